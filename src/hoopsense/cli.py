@@ -1,0 +1,185 @@
+"""Command-line interface. The only place where errors become exit codes.
+
+Expected failures (:class:`~hoopsense.errors.HoopsenseError`) print one line
+on stderr and exit non-zero; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hoopsense import __version__
+from hoopsense.errors import ConfigError, HoopsenseError
+
+err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hoopsense", description="Per-player analysis of basketball video.")
+    parser.add_argument("--version", action="version", version=f"hoopsense {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    a = sub.add_parser("analyze", help="track players and write an annotated video and track files")
+    a.add_argument("input", type=Path, help="game video (mp4, mov, mkv, avi...)")
+    a.add_argument("--out", type=Path, help="annotated video to write (mp4); track files go beside it")
+    a.add_argument("--tracks", type=Path, help="tracks CSV path (default: <out>.tracks.csv)")
+    a.add_argument("--mot", type=Path, help="MOTChallenge txt path (default: <out>.mot.txt)")
+    a.add_argument("--no-video", action="store_true", help="skip rendering; write only the track files")
+    det = a.add_argument_group("detector")
+    det.add_argument("--detector", default="yolo11n.pt", help="weights name or local .pt/.onnx/OpenVINO folder (default: yolo11n.pt)")
+    det.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels (default: 640)")
+    det.add_argument("--conf", type=float, default=0.1, help="minimum detection score (default: 0.1; low boxes help ByteTrack)")
+    det.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    det.add_argument("--batch-size", type=int, default=4, help="frames per detector batch (default: 4)")
+    trk = a.add_argument_group("tracking and player filters")
+    trk.add_argument("--track-activation", type=float, default=0.25, help="score needed to start a track (default: 0.25)")
+    trk.add_argument("--track-high", type=float, default=0.3, help="score of a first-stage match (default: 0.3)")
+    trk.add_argument("--lost-buffer", type=int, default=60, help="frames (at 30 fps) a lost player is kept (default: 60)")
+    trk.add_argument("--min-height", type=float, default=0.06, help="minimum box height as a fraction of the frame height (default: 0.06)")
+    trk.add_argument("--min-track-frames", type=int, default=10, help="drop tracks seen in fewer frames (default: 10)")
+    trk.add_argument("--court", help="court polygon 'x1,y1,x2,y2,...' in pixels or 0-1 fractions; only people whose feet are inside are tracked")
+    rng = a.add_argument_group("range")
+    rng.add_argument("--start", type=_positive_float, default=0.0, help="start time in seconds (default: 0)")
+    rng.add_argument("--end", type=_positive_float, default=None, help="end time in seconds (default: end of video)")
+    a.add_argument("--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)")
+    a.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+    w = sub.add_parser("weights", help="known weights and the local cache")
+    wsub = w.add_subparsers(dest="weights_command", required=True, metavar="ACTION")
+    wsub.add_parser("list", help="list known weights and whether they are cached")
+    return parser
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
+    from hoopsense.tracker.detector import DetectorConfig
+    from hoopsense.tracker.filters import parse_polygon
+    from hoopsense.tracker.tracker import TrackerConfig
+    from hoopsense.video import probe
+
+    if args.out is None and not args.no_video:
+        raise ConfigError("--out is required unless --no-video is given")
+    if args.out is not None and not args.no_video and args.out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise ConfigError(f"--out must be an .mp4 file, got {args.out}")
+    base = args.out if args.out is not None else Path(args.input.stem)
+    beside = OutputPaths.beside(base, video=not args.no_video)
+    paths = OutputPaths(
+        video=args.out if not args.no_video else None,
+        tracks_csv=args.tracks or beside.tracks_csv,
+        mot=args.mot or beside.mot,
+        run_json=beside.run_json,
+    )
+    meta = probe(args.input)  # fail fast on a bad input, before loading the model
+    court = None
+    if args.court:
+        court = tuple(map(tuple, parse_polygon(args.court, meta.width, meta.height).tolist()))
+    options = AnalyzeOptions(
+        detector=DetectorConfig(
+            weights=args.detector, imgsz=args.imgsz, conf=args.conf, device=args.device, batch_size=args.batch_size
+        ),
+        tracker=TrackerConfig(
+            activation=args.track_activation,
+            high_conf=args.track_high,
+            lost_buffer=args.lost_buffer,
+            min_height=args.min_height,
+            min_track_frames=args.min_track_frames,
+            court=court,
+        ),
+        start_s=args.start,
+        end_s=args.end,
+        crf=args.crf,
+    )
+    progress = Progress(
+        TextColumn("[bold]analysing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[fps]:>5.1f} fps"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=args.quiet,
+    )
+    state: dict[str, object] = {}
+
+    def on_start(meta, expected: int) -> None:  # noqa: ANN001
+        state["task"] = progress.add_task("analyse", total=expected or None, fps=0.0)
+        state["t0"] = __import__("time").perf_counter()
+
+    def on_frame(done: int) -> None:
+        elapsed = __import__("time").perf_counter() - state["t0"]  # type: ignore[operator]
+        progress.update(state["task"], completed=done, fps=done / elapsed if elapsed > 0 else 0.0)  # type: ignore[arg-type]
+
+    with progress:
+        result = analyze(args.input, paths, options, on_start=on_start, on_frame=on_frame)
+    if not args.quiet:
+        _summary(result)
+    return 0
+
+
+def _summary(result) -> None:  # noqa: ANN001
+    table = Table(title="hoopsense analyze", show_header=False, box=None)
+    table.add_row("input", f"{result.meta.path} ({result.meta.width}x{result.meta.height}, {result.meta.fps:.2f} fps)")
+    table.add_row("frames", str(result.frames))
+    table.add_row("players found", str(len(result.players)))
+    table.add_row("speed", f"{result.fps:.1f} fps ({result.wall_s:.1f} s)")
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.stage_s.items())
+    table.add_row("stages", stages)
+    for path in result.outputs:
+        table.add_row("wrote", str(path))
+    console.print(table)
+
+
+def _weights_list() -> int:
+    from hoopsense.weights import SPECS, cached_path
+
+    table = Table(title="known weights")
+    for col in ("name", "task", "cached", "description"):
+        table.add_column(col)
+    for spec in SPECS:
+        path = cached_path(spec)
+        table.add_row(spec.name, spec.task, str(path) if path.is_file() else "no", spec.description)
+    console.print(table)
+    console.print(f"cache folder: {cached_path(SPECS[0]).parent} (set HOOPSENSE_HOME to move it)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return _analyze(args)
+        if args.command == "weights":
+            return _weights_list()
+        parser.error(f"unknown command {args.command}")
+    except HoopsenseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]: no output was written")
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The analysis pipeline: frames -> detections -> tracks -> outputs."""

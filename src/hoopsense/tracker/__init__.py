@@ -1,0 +1,1 @@
+"""Player detection (Ultralytics YOLO) and tracking (ByteTrack)."""
