@@ -46,12 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     det = a.add_argument_group("detector")
     det.add_argument("--detector", default="yolo11n.pt", help="weights name or local .pt/.onnx/OpenVINO folder (default: yolo11n.pt)")
     det.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels (default: 640)")
-    det.add_argument("--conf", type=float, default=0.1, help="minimum detection score (default: 0.1; low boxes help ByteTrack)")
+    det.add_argument("--conf", type=float, default=0.05, help="minimum detection score (default: 0.05; low boxes keep tracks alive)")
     det.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     det.add_argument("--batch-size", type=int, default=4, help="frames per detector batch (default: 4)")
     trk = a.add_argument_group("tracking and player filters")
-    trk.add_argument("--track-activation", type=float, default=0.25, help="score needed to start a track (default: 0.25)")
-    trk.add_argument("--track-high", type=float, default=0.3, help="score of a first-stage match (default: 0.3)")
+    trk.add_argument("--track-activation", type=float, default=0.5, help="score needed to start a track (default: 0.5)")
+    trk.add_argument("--track-high", type=float, default=0.5, help="boxes at or above it are matched first (default: 0.5)")
+    trk.add_argument("--track-iou", type=float, default=0.05, help="minimum IoU of a track and a box to match (default: 0.05)")
     trk.add_argument("--lost-buffer", type=int, default=60, help="frames (at 30 fps) a lost player is kept (default: 60)")
     trk.add_argument("--min-height", type=float, default=0.06, help="minimum box height as a fraction of the frame height (default: 0.06)")
     trk.add_argument("--min-track-frames", type=int, default=10, help="drop tracks seen in fewer frames (default: 10)")
@@ -99,6 +100,7 @@ def _analyze(args: argparse.Namespace) -> int:
             activation=args.track_activation,
             high_conf=args.track_high,
             lost_buffer=args.lost_buffer,
+            min_iou=args.track_iou,
             min_height=args.min_height,
             min_track_frames=args.min_track_frames,
             court=court,

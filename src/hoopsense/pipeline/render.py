@@ -9,7 +9,7 @@ import supervision as sv
 
 
 class Renderer:
-    """Draws an ellipse at each player's feet and a ``#ID`` label (plus optional text).
+    """Draws an ellipse at each player's feet with a ``#ID`` label under it (plus optional text).
 
     Colours follow the player ID, so a player keeps one colour for the whole
     video. Frames are BGR uint8 ``(H, W, 3)``; sizes scale with the frame height.
@@ -22,7 +22,7 @@ class Renderer:
             text_scale=0.9 * scale,
             text_thickness=max(1, int(round(2 * scale))),
             text_padding=max(2, int(round(6 * scale))),
-            text_position=sv.Position.TOP_CENTER,
+            text_position=sv.Position.BOTTOM_CENTER,
             color_lookup=sv.ColorLookup.TRACK,
             smart_position=False,
         )

@@ -36,7 +36,7 @@ class DetectorConfig:
 
     weights: str = "yolo11n.pt"
     imgsz: int = 640
-    conf: float = 0.1
+    conf: float = 0.05
     iou: float = 0.7
     device: str = "auto"
     batch_size: int = 4

@@ -20,8 +20,11 @@ from hoopsense.tracker import filters
 class TrackerConfig:
     """ByteTrack parameters and player filters.
 
-    Defaults were tuned on real broadcast clips, where far players are small
-    and a int8 nano detector scores them 0.2-0.5:
+    Defaults were tuned on three real broadcast clips (``benchmarks/tune_tracker.py``),
+    where far players are small and an int8 nano detector scores many of them
+    0.2-0.5: a track starts only from a confident box (0.5) but is kept alive
+    by boxes down to the detector's ``conf`` (0.05), which keeps IDs stable
+    through occlusions without starting tracks on crowd members.
 
     * ``activation``: minimum score for a detection to start a new track.
     * ``high_conf``: boxes at or above it are matched first; lower ones only
@@ -37,11 +40,11 @@ class TrackerConfig:
       are inside it are tracked.
     """
 
-    activation: float = 0.25
-    high_conf: float = 0.3
+    activation: float = 0.5
+    high_conf: float = 0.5
     lost_buffer: int = 60
-    min_iou: float = 0.1
-    confirm_frames: int = 2
+    min_iou: float = 0.05
+    confirm_frames: int = 3
     min_height: float = 0.06
     min_track_frames: int = 10
     court: tuple[tuple[float, float], ...] | None = None

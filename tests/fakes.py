@@ -1,0 +1,51 @@
+"""Test doubles that stand in for the YOLO detector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from hoopsense.tracker.detector import PERSON
+
+
+def detections(boxes: Sequence[Sequence[float]], conf: float | Sequence[float] = 0.9, class_id: int = PERSON) -> sv.Detections:
+    """Build ``sv.Detections`` from xyxy boxes."""
+    xyxy = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    n = len(xyxy)
+    confidence = np.full(n, conf, dtype=np.float32) if np.isscalar(conf) else np.asarray(conf, dtype=np.float32)
+    return sv.Detections(xyxy=xyxy, confidence=confidence, class_id=np.full(n, class_id, dtype=int))
+
+
+class ShapeDetector:
+    """Finds the rectangles drawn by ``synth.shapes_frame`` (blue channel 200, background 70).
+
+    ``interrupt_at``: raise KeyboardInterrupt when this many frames were seen (simulates Ctrl-C).
+    ``blind``: never detect anything.
+    """
+
+    weights_path = Path("shape-detector")
+
+    def __init__(self, interrupt_at: int | None = None, blind: bool = False) -> None:
+        self.interrupt_at = interrupt_at
+        self.blind = blind
+        self.frames_seen = 0
+
+    def detect(self, images: Sequence[np.ndarray], *, bgr: bool = False) -> list[sv.Detections]:
+        out = []
+        for image in images:
+            self.frames_seen += 1
+            if self.interrupt_at is not None and self.frames_seen >= self.interrupt_at:
+                raise KeyboardInterrupt
+            blue = image[..., 0] if bgr else image[..., 2]
+            if self.blind:
+                out.append(detections(np.empty((0, 4))))
+                continue
+            mask = (blue > 170).astype(np.uint8)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            boxes = [(x, y, x + w, y + h) for x, y, w, h, area in stats[1:] if area > 20]
+            out.append(detections(boxes))
+        return out

@@ -1,0 +1,171 @@
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from hoopsense.errors import VideoError
+from hoopsense.video import VideoReader, VideoWriter, probe, upright
+from synth import make_video, shapes_frame
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "fmt", "size", "fps"),
+    [
+        ("a.mp4", "libx264", None, (160, 96), 25),
+        ("b.mkv", "mpeg4", None, (320, 180), Fraction(30000, 1001)),
+        ("c.avi", "mjpeg", None, (64, 48), 10),
+        ("d.mov", "libx264", None, (162, 98), 24),
+    ],
+)
+def test_probe_and_read_codecs_and_sizes(tmp_path, name, codec, fmt, size, fps):
+    path = make_video(tmp_path / name, n_frames=20, width=size[0], height=size[1], fps=fps, codec=codec)
+    meta = probe(path)
+    assert (meta.width, meta.height) == size
+    assert meta.fps == pytest.approx(float(fps), rel=1e-4)
+    assert meta.n_frames == 20
+    with VideoReader(path) as reader:
+        frames = list(reader)
+    assert [f.index for f in frames] == list(range(20))
+    assert frames[0].image.shape == (size[1], size[0], 3) and frames[0].image.dtype == np.uint8
+    assert frames[5].time_s == pytest.approx(5 / float(fps), abs=1e-3)
+    # RGB order: the floor colour (150, 110, 70) comes back as RGB, not BGR
+    corner = frames[0].image[-2, -2].astype(int)
+    assert corner[0] > corner[2] + 40
+
+
+def test_reader_bgr_order(shapes_video):
+    with VideoReader(shapes_video, pixel_format="bgr24") as reader:
+        first = next(iter(reader))
+    corner = first.image[-2, -2].astype(int)
+    assert corner[2] > corner[0] + 40
+
+
+def test_reader_start_end_bounds(shapes_video):
+    with VideoReader(shapes_video, start_s=0.4, end_s=1.0) as reader:
+        frames = list(reader)
+    assert [f.index for f in frames] == list(range(10, 25))
+    assert frames[0].time_s == pytest.approx(0.4)
+
+
+def test_reader_honours_rotation(tmp_path):
+    path = make_video(tmp_path / "rot.mp4", width=160, height=96, rotation=90, marker=True)
+    meta = probe(path)
+    assert meta.rotation == 90
+    assert (meta.width, meta.height) == (96, 160)
+    with VideoReader(path) as reader:
+        image = next(iter(reader)).image
+    assert image.shape == (160, 96, 3)
+    # The red marker in the stored top-left corner is shown bottom-left after a
+    # 90 degree counter-clockwise display rotation.
+    assert image[-5, 5, 0] > 200 and image[-5, 5, 1] < 60
+    assert image[5, 5, 0] < 200
+
+
+def test_upright_rotations():
+    img = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
+    assert upright(img, 0) is img
+    assert upright(img, 180)[0, 0, 0] == 5
+    assert upright(img, 270).shape == (3, 2, 1)
+
+
+def test_reader_queue_is_bounded_and_early_close_stops_thread(tmp_path):
+    path = make_video(tmp_path / "long.mp4", n_frames=120)
+    reader = VideoReader(path, queue_size=3)
+    it = iter(reader)
+    next(it)
+    import time
+
+    time.sleep(0.3)  # let the decoder run ahead as far as it may
+    assert reader._queue.qsize() <= 3
+    reader.close()
+    assert reader._thread is None
+
+
+def test_writer_round_trip_keeps_size_rate_and_audio(tmp_path):
+    src = make_video(tmp_path / "in.mp4", n_frames=50, fps=Fraction(30000, 1001), audio="aac")
+    meta = probe(src)
+    out = tmp_path / "out.mp4"
+    with VideoReader(src) as reader, VideoWriter(out, meta.width, meta.height, meta.fps_fraction, audio_from=src) as w:
+        for frame in reader:
+            w.write(frame.image)
+    got = probe(out)
+    assert (got.width, got.height, got.n_frames) == (meta.width, meta.height, 50)
+    assert got.fps_fraction == Fraction(30000, 1001)
+    assert got.has_audio
+    with av.open(str(out)) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        assert float(audio.duration * audio.time_base) == pytest.approx(50 * 1001 / 30000, abs=0.15)
+    # pixels survive the encode (lossy, so approximately)
+    with VideoReader(out) as reader:
+        first = next(iter(reader)).image.astype(int)
+    assert np.abs(first - shapes_frame(0, 160, 96).astype(int)).mean() < 6
+
+
+def test_writer_transcodes_pcm_audio_and_trims_to_range(tmp_path):
+    src = make_video(tmp_path / "in.avi", codec="mpeg4", n_frames=50, audio="pcm_s16le")
+    meta = probe(src)
+    out = tmp_path / "out.mp4"
+    with VideoReader(src, start_s=1.0) as reader, VideoWriter(
+        out, meta.width, meta.height, meta.fps_fraction, audio_from=src, audio_start_s=1.0
+    ) as w:
+        for frame in reader:
+            w.write(frame.image)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].frames == 25
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        assert float(audio.duration * audio.time_base) == pytest.approx(1.0, abs=0.15)
+
+
+def test_writer_pads_odd_sizes(tmp_path):
+    out = tmp_path / "odd.mp4"
+    with VideoWriter(out, 33, 21, 25) as w:
+        for i in range(5):
+            w.write(shapes_frame(i, 33, 21))
+    meta = probe(out)
+    assert (meta.width, meta.height, meta.n_frames) == (34, 22, 5)
+
+
+def test_writer_rejects_wrong_frame_shape(tmp_path):
+    with VideoWriter(tmp_path / "x.mp4", 32, 32, 25) as w, pytest.raises(ValueError, match="frame must be"):
+        w.write(np.zeros((16, 16, 3), np.uint8))
+
+
+def test_errors_missing_empty_not_video_truncated(tmp_path):
+    with pytest.raises(VideoError, match="not found"):
+        probe(tmp_path / "nope.mp4")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoError, match="empty"):
+        probe(empty)
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    with pytest.raises(VideoError, match="cannot read"):
+        probe(text)
+    with pytest.raises(VideoError, match="folder"):
+        probe(tmp_path)
+
+
+def test_truncated_file_is_reported(tmp_path):
+    # A faststart mp4 (index first) cut in the middle: it opens, but frames are missing.
+    src = make_video(tmp_path / "in.mp4", n_frames=100)
+    full = tmp_path / "full.mp4"
+    meta = probe(src)
+    with VideoReader(src) as reader, VideoWriter(full, meta.width, meta.height, meta.fps_fraction) as w:
+        for frame in reader:
+            w.write(frame.image)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match="truncated|corrupt"):
+        with VideoReader(cut) as reader:
+            for _ in reader:
+                pass
+    # A plain mp4 (index last) cut in the middle cannot even be opened.
+    plain = src.read_bytes()
+    cut2 = tmp_path / "cut2.mp4"
+    cut2.write_bytes(plain[: len(plain) // 2])
+    with pytest.raises(VideoError):
+        probe(cut2)
