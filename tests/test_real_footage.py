@@ -1,0 +1,74 @@
+"""The real detector on real basketball footage from ../shared/assets (skipped when absent)."""
+
+import numpy as np
+import pytest
+
+from conftest import FOOTAGE, ONNX_DETECTOR, need_asset
+from hoopsense.cli import main
+from hoopsense.pipeline.export import read_tracks_csv
+from hoopsense.tracker.detector import PERSON, Detector, DetectorConfig
+from hoopsense.video import VideoReader, probe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return Detector(DetectorConfig(weights=str(need_asset(ONNX_DETECTOR))))
+
+
+def test_real_detector_finds_people_in_every_clip_size(detector):
+    for name, at_least in (("gym_warmup_1080p.mp4", 5), ("nba_broadcast_wide_854x480.mp4", 8)):
+        with VideoReader(need_asset(FOOTAGE / name), end_s=0.2) as reader:
+            frame = next(iter(reader))
+        dets = detector.detect([frame.image])[0]
+        persons = dets[dets.class_id == PERSON]
+        assert len(persons) >= at_least, name
+        h, w = frame.image.shape[:2]
+        assert persons.xyxy[:, 2].max() <= w + 1 and persons.xyxy[:, 3].max() <= h + 1
+
+
+@pytest.fixture(scope="module")
+def nba_run(tmp_path_factory):
+    video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
+    out = tmp_path_factory.mktemp("nba") / "nba.mp4"
+    assert main(["analyze", str(video), "--out", str(out), "--detector", str(need_asset(ONNX_DETECTOR)), "--quiet"]) == 0
+    return video, out
+
+
+def test_nba_clip_players_keep_their_ids(nba_run):
+    video, out = nba_run
+    assert probe(out).n_frames == 165
+    tracks = read_tracks_csv(out.with_name("nba.tracks.csv"))
+    per_frame = np.bincount(tracks["frame"], minlength=165)
+    assert np.median(per_frame) >= 8, per_frame
+    ids, frames_per_id = np.unique(tracks["player_id"], return_counts=True)
+    # The ten players on court each keep one ID for most of the clip ...
+    persistent = int((frames_per_id >= 0.7 * 165).sum())
+    # ... and few tracks are born in the middle of the picture after the first
+    # two seconds (an ID born there is a player who lost his previous ID).
+    meta = probe(video)
+    late_births = 0
+    for tid in ids:
+        rows = tracks["player_id"] == tid
+        first = np.argmin(np.where(rows, tracks["frame"], 10**9))
+        x1, y1, x2, y2 = (tracks[k][first] for k in ("x1", "y1", "x2", "y2"))
+        inside = x1 > 0.05 * meta.width and x2 < 0.95 * meta.width and y2 < 0.95 * meta.height
+        if tracks["frame"][first] > 2 * meta.fps and inside:
+            late_births += 1
+    print(f"\nnba: {len(ids)} IDs, {persistent} kept >= 70% of frames, late interior births {late_births}")
+    assert persistent >= 10
+    assert late_births <= 2
+
+
+def test_1080p_clip_part_end_to_end(tmp_path):
+    video = need_asset(FOOTAGE / "gym_warmup_1080p.mp4")
+    out = tmp_path / "gym.mp4"
+    code = main(["analyze", str(video), "--out", str(out), "--detector", str(need_asset(ONNX_DETECTOR)),
+                 "--start", "1", "--end", "3", "--quiet"])
+    assert code == 0
+    got = probe(out)
+    assert (got.width, got.height) == (1920, 1080) and got.n_frames == 50
+    tracks = read_tracks_csv(tmp_path / "gym.tracks.csv")
+    assert tracks["frame"].min() >= 25 and tracks["frame"].max() < 75
+    assert len(np.unique(tracks["player_id"])) >= 2
