@@ -25,19 +25,26 @@ class ShapeDetector:
 
     ``interrupt_at``: raise KeyboardInterrupt when this many frames were seen (simulates Ctrl-C).
     ``blind``: never detect anything.
+    ``downscale``: ask the pipeline for frames this many times smaller (like YOLO's ``input_size``).
     """
 
     weights_path = Path("shape-detector")
 
-    def __init__(self, interrupt_at: int | None = None, blind: bool = False) -> None:
+    def __init__(self, interrupt_at: int | None = None, blind: bool = False, downscale: int = 1) -> None:
         self.interrupt_at = interrupt_at
         self.blind = blind
+        self.downscale = downscale
         self.frames_seen = 0
+        self.sizes: set[tuple[int, int]] = set()
 
-    def detect(self, images: Sequence[np.ndarray], *, bgr: bool = False) -> list[sv.Detections]:
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        return width // self.downscale, height // self.downscale
+
+    def detect(self, images: Sequence[np.ndarray], *, bgr: bool = False, scale: float = 1.0) -> list[sv.Detections]:
         out = []
         for image in images:
             self.frames_seen += 1
+            self.sizes.add((image.shape[1], image.shape[0]))
             if self.interrupt_at is not None and self.frames_seen >= self.interrupt_at:
                 raise KeyboardInterrupt
             blue = image[..., 0] if bgr else image[..., 2]
@@ -46,6 +53,10 @@ class ShapeDetector:
                 continue
             mask = (blue > 170).astype(np.uint8)
             n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
-            boxes = [(x, y, x + w, y + h) for x, y, w, h, area in stats[1:] if area > 20]
+            boxes = [
+                (x / scale, y / scale, (x + w) / scale, (y + h) / scale)
+                for x, y, w, h, area in stats[1:]
+                if area > 20 / self.downscale**2
+            ]
             out.append(detections(boxes))
         return out

@@ -177,3 +177,19 @@ def test_python_dash_m_entry_point(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "error:" in result.stderr and "not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_detector_input_is_scaled_but_boxes_are_in_frame_pixels(tmp_path, monkeypatch):
+    src = make_video(tmp_path / "big.mp4", n_frames=30, width=320, height=192)
+    small = ShapeDetector(downscale=2)
+    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: small)
+    assert run_cli("analyze", src, "--no-video", "--out", tmp_path / "s", "--min-track-frames", "3", "--quiet") == 0
+    assert small.sizes == {(160, 96)}
+    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: ShapeDetector())
+    assert run_cli("analyze", src, "--no-video", "--out", tmp_path / "f", "--min-track-frames", "3", "--quiet") == 0
+    from hoopsense.pipeline.export import read_tracks_csv
+
+    a, b = read_tracks_csv(tmp_path / "s.tracks.csv"), read_tracks_csv(tmp_path / "f.tracks.csv")
+    assert len(a["frame"]) == len(b["frame"]) > 0
+    for key in ("x1", "y1", "x2", "y2"):
+        assert abs(a[key] - b[key]).max() <= 4  # same boxes, within the half-size rounding

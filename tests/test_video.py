@@ -169,3 +169,16 @@ def test_truncated_file_is_reported(tmp_path):
     cut2.write_bytes(plain[: len(plain) // 2])
     with pytest.raises(VideoError):
         probe(cut2)
+
+
+def test_reader_small_copy_and_skipping_full_size(tmp_path):
+    path = make_video(tmp_path / "rot.mp4", width=160, height=96, rotation=90, marker=True)
+    with VideoReader(path, small_size=(48, 80), full=False) as reader:
+        frame = next(iter(reader))
+    assert frame.image is None and frame.small.shape == (80, 48, 3)
+    assert frame.small[-3, 3, 0] > 200  # marker turned upright in the small copy too
+    with VideoReader(path, small_size=(48, 80)) as reader:
+        frame = next(iter(reader))
+    assert frame.image.shape == (160, 96, 3)
+    with pytest.raises(ValueError, match="small_size"):
+        VideoReader(path, full=False)

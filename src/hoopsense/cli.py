@@ -33,6 +33,10 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hoopsense.tracker.detector import DetectorConfig
+    from hoopsense.tracker.tracker import TrackerConfig
+
+    _DET, _TRK = DetectorConfig(), TrackerConfig()  # noqa: N806 - the defaults shown in --help
     parser = argparse.ArgumentParser(prog="hoopsense", description="Per-player analysis of basketball video.")
     parser.add_argument("--version", action="version", version=f"hoopsense {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -44,18 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mot", type=Path, help="MOTChallenge txt path (default: <out>.mot.txt)")
     a.add_argument("--no-video", action="store_true", help="skip rendering; write only the track files")
     det = a.add_argument_group("detector")
-    det.add_argument("--detector", default="yolo11n.pt", help="weights name or local .pt/.onnx/OpenVINO folder (default: yolo11n.pt)")
-    det.add_argument("--imgsz", type=int, default=640, help="detector input size in pixels (default: 640)")
-    det.add_argument("--conf", type=float, default=0.05, help="minimum detection score (default: 0.05; low boxes keep tracks alive)")
-    det.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    det.add_argument("--batch-size", type=int, default=4, help="frames per detector batch (default: 4)")
+    det.add_argument("--detector", default=_DET.weights, help=f"weights name or local .pt/.onnx/OpenVINO folder (default: {_DET.weights})")
+    det.add_argument("--imgsz", type=int, default=_DET.imgsz, help=f"detector input size in pixels (default: {_DET.imgsz})")
+    det.add_argument("--conf", type=float, default=_DET.conf, help=f"minimum detection score (default: {_DET.conf}; low boxes keep tracks alive)")
+    det.add_argument("--device", default=_DET.device, help=f"auto, cpu, cuda, cuda:N or mps (default: {_DET.device})")
+    det.add_argument("--batch-size", type=int, default=_DET.batch_size, help=f"frames per detector batch (default: {_DET.batch_size})")
     trk = a.add_argument_group("tracking and player filters")
-    trk.add_argument("--track-activation", type=float, default=0.5, help="score needed to start a track (default: 0.5)")
-    trk.add_argument("--track-high", type=float, default=0.5, help="boxes at or above it are matched first (default: 0.5)")
-    trk.add_argument("--track-iou", type=float, default=0.05, help="minimum IoU of a track and a box to match (default: 0.05)")
-    trk.add_argument("--lost-buffer", type=int, default=60, help="frames (at 30 fps) a lost player is kept (default: 60)")
-    trk.add_argument("--min-height", type=float, default=0.06, help="minimum box height as a fraction of the frame height (default: 0.06)")
-    trk.add_argument("--min-track-frames", type=int, default=10, help="drop tracks seen in fewer frames (default: 10)")
+    trk.add_argument("--track-activation", type=float, default=_TRK.activation, help=f"score needed to start a track (default: {_TRK.activation})")
+    trk.add_argument("--track-high", type=float, default=_TRK.high_conf, help=f"boxes at or above it are matched first (default: {_TRK.high_conf})")
+    trk.add_argument("--track-iou", type=float, default=_TRK.min_iou, help=f"minimum IoU of a track and a box to match (default: {_TRK.min_iou})")
+    trk.add_argument("--lost-buffer", type=int, default=_TRK.lost_buffer, help=f"frames (at 30 fps) a lost player is kept (default: {_TRK.lost_buffer})")
+    trk.add_argument("--min-height", type=float, default=_TRK.min_height, help=f"minimum box height as a fraction of the frame height (default: {_TRK.min_height})")
+    trk.add_argument("--min-track-frames", type=int, default=_TRK.min_track_frames, help=f"drop tracks seen in fewer frames (default: {_TRK.min_track_frames})")
     trk.add_argument("--court", help="court polygon 'x1,y1,x2,y2,...' in pixels or 0-1 fractions; only people whose feet are inside are tracked")
     rng = a.add_argument_group("range")
     rng.add_argument("--start", type=_positive_float, default=0.0, help="start time in seconds (default: 0)")

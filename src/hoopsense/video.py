@@ -18,6 +18,7 @@ import logging
 import math
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -63,11 +64,14 @@ class VideoMeta:
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: ``image`` is RGB uint8 ``(H, W, 3)``, upright."""
+    """One decoded frame: ``image`` is uint8 ``(H, W, 3)`` (RGB unless the reader
+    was asked for BGR), upright. ``small`` is the same picture scaled down to the
+    reader's ``small_size`` (None when no such size was asked for)."""
 
     index: int
     time_s: float
-    image: np.ndarray
+    image: np.ndarray | None
+    small: np.ndarray | None = None
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -178,6 +182,11 @@ class VideoReader:
     ``pixel_format="bgr24"``), upright. At most ``queue_size`` decoded frames
     wait in memory at any time.
 
+    ``small_size=(w, h)`` (of the upright picture) also gives each frame a
+    scaled-down copy, made in the decoding thread in the same colour
+    conversion pass (e.g. the detector's input), and ``full=False`` skips the
+    full-size image altogether (``Frame.image`` is then None).
+
     Use it as a context manager, or call :meth:`close`, so the thread stops
     when the consumer stops early. A decoding error in the thread is raised
     in the consumer as :class:`VideoError`. When the container announced
@@ -193,6 +202,8 @@ class VideoReader:
         queue_size: int = 8,
         pixel_format: str = "rgb24",
         meta: VideoMeta | None = None,
+        small_size: tuple[int, int] | None = None,
+        full: bool = True,
     ) -> None:
         if start_s < 0:
             raise ValueError(f"start_s must be >= 0, got {start_s}")
@@ -202,7 +213,13 @@ class VideoReader:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         if pixel_format not in ("rgb24", "bgr24"):
             raise ValueError(f"pixel_format must be 'rgb24' or 'bgr24', got {pixel_format!r}")
+        if small_size is not None and (small_size[0] < 2 or small_size[1] < 2):
+            raise ValueError(f"small_size must be at least 2x2, got {small_size}")
+        if not full and small_size is None:
+            raise ValueError("full=False needs a small_size")
         self.meta = meta or probe(path)
+        self.small_size = small_size
+        self.full = full
         self.start_s = start_s
         self.end_s = end_s
         self.pixel_format = pixel_format
@@ -210,6 +227,7 @@ class VideoReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.frames_decoded = 0
+        self.decode_s = 0.0  # seconds the background thread spent decoding and converting
 
     # -- context manager -------------------------------------------------
     def __enter__(self) -> VideoReader:
@@ -278,6 +296,7 @@ class VideoReader:
                 container.seek(target, stream=stream, backward=True, any_frame=False)
             last_index = -1
             seen = 0
+            clock = time.perf_counter()
             for frame in container.decode(stream):
                 if self._stop.is_set():
                     return
@@ -295,9 +314,12 @@ class VideoReader:
                     return
                 last_index = index
                 seen += 1
-                image = upright(frame.to_ndarray(format=self.pixel_format), meta.rotation)
-                if not self._put(Frame(index=index, time_s=t, image=image)):
+                image = upright(frame.to_ndarray(format=self.pixel_format), meta.rotation) if self.full else None
+                small = self._small(frame)
+                self.decode_s += time.perf_counter() - clock
+                if not self._put(Frame(index=index, time_s=t, image=image, small=small)):
                     return
+                clock = time.perf_counter()
             if seen == 0:
                 raise VideoError(f"no frame could be decoded from {meta.path} in the requested range")
             announced = meta.n_frames
@@ -308,6 +330,16 @@ class VideoReader:
                 )
         finally:
             container.close()
+
+
+    def _small(self, frame: av.VideoFrame) -> np.ndarray | None:
+        if self.small_size is None:
+            return None
+        width, height = self.small_size
+        if self.meta.rotation in (90, 270):  # scale the stored picture, then turn it upright
+            width, height = height, width
+        array = frame.to_ndarray(width=width, height=height, format=self.pixel_format, interpolation="AREA")
+        return upright(array, self.meta.rotation)
 
 
 class _AudioCarrier:

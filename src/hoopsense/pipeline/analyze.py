@@ -258,7 +258,14 @@ def _run(
         else None
     )
     tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"))
-    reader = VideoReader(meta.path, start_s=options.start_s, end_s=options.end_s, pixel_format="bgr24", meta=meta)
+    # The detector's input is scaled down in the decoding thread (one colour
+    # conversion pass); the full-size picture is decoded only when rendering.
+    small_size = detector.input_size(meta.width, meta.height)
+    scale = small_size[0] / meta.width
+    reader = VideoReader(
+        meta.path, start_s=options.start_s, end_s=options.end_s, pixel_format="bgr24", meta=meta,
+        small_size=small_size if scale < 1 else None, full=render or scale >= 1,
+    )
     if on_start:
         on_start(meta, _expected_frames(meta, options))
     started = time.perf_counter()
@@ -283,7 +290,8 @@ def _run(
         with reader:
             for batch in _batches(iter(reader), options.detector.batch_size, stages):
                 t = time.perf_counter()
-                detections = detector.detect([f.image for f in batch], bgr=True)
+                images = [f.small if f.small is not None else f.image for f in batch]
+                detections = detector.detect(images, bgr=True, scale=scale if scale < 1 else 1.0)
                 t = stages.add("detect", t)
                 for frame, dets in zip(batch, detections):
                     t = time.perf_counter()
@@ -306,7 +314,7 @@ def _run(
             if writer is not None:
                 writer.close()
     result.wall_s = time.perf_counter() - started
-    result.stage_s = dict(stages.seconds)
+    result.stage_s = {"decode (background)": reader.decode_s, **stages.seconds}
     if interrupted:
         result.partial = True
         _write_run_json(tmp.get("run_json"), result, paths, options, detector)

@@ -100,14 +100,24 @@ class Detector:
     def model_name(self) -> str:
         return self.weights_path.name
 
-    def detect(self, images: Sequence[np.ndarray], *, bgr: bool = False) -> list[sv.Detections]:
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size to which a ``width`` x ``height`` frame can be scaled down before
+        :meth:`detect` without losing anything: its longest side becomes ``imgsz``
+        (the model letterboxes to that anyway). Never scales up."""
+        scale = min(1.0, self.config.imgsz / max(width, height))
+        return max(2, int(round(width * scale))), max(2, int(round(height * scale)))
+
+    def detect(self, images: Sequence[np.ndarray], *, bgr: bool = False, scale: float = 1.0) -> list[sv.Detections]:
         """Detect persons and balls.
 
         ``images``: uint8 ``(H, W, 3)`` arrays, RGB (or BGR when ``bgr=True``),
-        all of one size. Returns one ``sv.Detections`` per image (xyxy in
-        pixels of that image, ``confidence``, ``class_id`` in
-        {:data:`PERSON`, :data:`BALL`}, ``data["class_name"]``).
+        all of one size. When they were scaled down from the original frames
+        by ``scale`` (e.g. 640/1920), boxes are returned in original pixels.
+        Returns one ``sv.Detections`` per image (xyxy, ``confidence``,
+        ``class_id`` in {:data:`PERSON`, :data:`BALL`}, ``data["class_name"]``).
         """
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
         if not images:
             return []
         batch = [img if bgr else np.ascontiguousarray(img[..., ::-1]) for img in images]
@@ -124,12 +134,12 @@ class Detector:
                 half=self.config.half,
                 verbose=False,
             )
-            out.extend(self._to_detections(r) for r in results)
+            out.extend(self._to_detections(r, scale) for r in results)
         return out
 
-    def _to_detections(self, result: object) -> sv.Detections:
+    def _to_detections(self, result: object, scale: float) -> sv.Detections:
         boxes = result.boxes  # type: ignore[attr-defined]
-        xyxy = boxes.xyxy.cpu().numpy().astype(np.float32).reshape(-1, 4)
+        xyxy = boxes.xyxy.cpu().numpy().astype(np.float32).reshape(-1, 4) / np.float32(scale)
         conf = boxes.conf.cpu().numpy().astype(np.float32).reshape(-1)
         cls = boxes.cls.cpu().numpy().astype(int).reshape(-1)
         class_id = np.where(cls == self._person_id, PERSON, BALL).astype(int)

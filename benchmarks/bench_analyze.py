@@ -1,0 +1,145 @@
+"""Speed and memory of ``hoopsense analyze`` on real clips, next to plain ``YOLO.track``.
+
+For each clip it prints:
+
+* hoopsense with video rendering: time per stage, end-to-end fps, peak memory;
+* hoopsense tracking only (``--no-video``): fps and peak memory;
+* plain Ultralytics ``YOLO(model).track(clip, stream=True)`` (ByteTrack) on the
+  same model and clip: fps and peak memory;
+
+then peak memory when the first clip is analysed once and looped twice as
+long, to show that memory does not grow with the length of the video.
+
+Every measurement runs in a fresh Python process so peak RSS is its own.
+
+    python benchmarks/bench_analyze.py --detector ../shared/assets/detector/yolov8n_int8.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT.parent / "shared" / "assets"
+DEFAULT_CLIPS = [
+    ASSETS / "footage" / "gym_warmup_1080p.mp4",
+    ASSETS / "footage" / "nba_broadcast_wide_854x480.mp4",
+]
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_hoopsense(clip: str, detector: str, video: bool) -> dict:
+    from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
+    from hoopsense.tracker.detector import DetectorConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = OutputPaths.beside(Path(tmp) / "out.mp4", video=video)
+        options = AnalyzeOptions(detector=DetectorConfig(weights=detector))
+        result = analyze(clip, paths, options)
+    return {
+        "frames": result.frames,
+        "fps": result.fps,
+        "wall_s": result.wall_s,
+        "players": len(result.players),
+        "stage_s": result.stage_s,
+        "peak_mib": _peak_mib(),
+    }
+
+
+def child_yolo_track(clip: str, detector: str) -> dict:
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    os.environ.setdefault("YOLO_OFFLINE", "True")
+    from ultralytics import YOLO
+
+    model = YOLO(detector, task="detect")
+    frames, ids = 0, set()
+    started = time.perf_counter()
+    for result in model.track(clip, stream=True, tracker="bytetrack.yaml", classes=[0], verbose=False):
+        frames += 1
+        if result.boxes.id is not None:
+            ids.update(int(i) for i in result.boxes.id.tolist())
+    wall = time.perf_counter() - started
+    return {"frames": frames, "fps": frames / wall, "wall_s": wall, "players": len(ids), "peak_mib": _peak_mib()}
+
+
+def run_child(kind: str, clip: Path, detector: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--clip", str(clip), "--detector", detector]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} on {clip.name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def loop_clip(clip: Path, times: int, out: Path) -> Path:
+    """Re-encode ``clip`` ``times`` times back to back (same codec settings for every length)."""
+    from hoopsense.video import VideoReader, VideoWriter, probe
+
+    meta = probe(clip)
+    with VideoWriter(out, meta.width, meta.height, meta.fps_fraction) as writer:
+        for _ in range(times):
+            with VideoReader(clip) as reader:
+                for frame in reader:
+                    writer.write(frame.image)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detector", default=str(ASSETS / "detector" / "yolov8n_int8.onnx"))
+    parser.add_argument("--clips", nargs="*", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument("--child", choices=["video", "tracks", "yolo"], help=argparse.SUPPRESS)
+    parser.add_argument("--clip", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        if args.child == "yolo":
+            out = child_yolo_track(args.clip, args.detector)
+        else:
+            out = child_hoopsense(args.clip, args.detector, video=args.child == "video")
+        print(json.dumps(out))
+        return
+
+    missing = [p for p in [Path(args.detector), *args.clips] if not p.exists()]
+    if missing:
+        raise SystemExit(f"missing input: {', '.join(map(str, missing))}")
+    print(f"detector: {args.detector}   cores: {os.cpu_count()}")
+    for clip in args.clips:
+        from hoopsense.video import probe
+
+        meta = probe(clip)
+        print(f"\n== {clip.name}: {meta.width}x{meta.height}, {meta.n_frames} frames, {meta.fps:.2f} fps")
+        video = run_child("video", clip, args.detector)
+        tracks = run_child("tracks", clip, args.detector)
+        yolo = run_child("yolo", clip, args.detector)
+        stages = video["stage_s"]
+        print("hoopsense (video)   per stage, ms/frame: " + ", ".join(
+            f"{k} {1000 * v / video['frames']:.1f}" for k, v in stages.items()))
+        for name, r in (("hoopsense (video)", video), ("hoopsense (--no-video)", tracks), ("YOLO.track", yolo)):
+            print(f"{name:24s} {r['fps']:6.2f} fps  {r['wall_s']:6.1f} s  peak {r['peak_mib']:7.0f} MiB  "
+                  f"players {r['players']}")
+        print(f"tracking-only speed vs YOLO.track: {tracks['fps'] / yolo['fps']:.2f}x")
+
+    clip = args.clips[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        once = loop_clip(clip, 1, Path(tmp) / "x1.mp4")
+        twice = loop_clip(clip, 2, Path(tmp) / "x2.mp4")
+        r1 = run_child("video", once, args.detector)
+        r2 = run_child("video", twice, args.detector)
+    print(f"\n== memory vs length ({clip.name} re-encoded, with video rendering)")
+    print(f"1x: {r1['frames']} frames, peak {r1['peak_mib']:.0f} MiB")
+    print(f"2x: {r2['frames']} frames, peak {r2['peak_mib']:.0f} MiB  (ratio {r2['peak_mib'] / r1['peak_mib']:.3f})")
+
+
+if __name__ == "__main__":
+    main()

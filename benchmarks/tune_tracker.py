@@ -1,0 +1,105 @@
+"""Sweep ByteTrack parameters on real broadcast clips and print ID-stability figures.
+
+The detector runs once per clip (at a low score threshold); every parameter set
+then replays those detections through :class:`PlayerTracker` and the delay line
+exactly as ``analyze`` does. With no ground truth, the figures are proxies:
+
+* ``ids``: distinct player IDs (10 players + referees is ideal on a wide shot);
+* ``kept``: IDs present in at least 70% of the frames (players who kept their ID);
+* ``born``/``lost``: IDs that start after frame 5 or end before the last frames
+  away from the picture border (each is a player who lost or took an ID);
+* ``per_frame``: median number of tracked people per frame.
+
+    python benchmarks/tune_tracker.py --detector ../shared/assets/detector/yolov8n_int8.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from hoopsense.pipeline.analyze import DelayLine, _Tracked
+from hoopsense.tracker.detector import Detector, DetectorConfig
+from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
+from hoopsense.video import VideoReader
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT.parent / "shared" / "assets"
+CLIPS = ["nba_broadcast_wide_854x480.mp4", "davis.mp4", "euroball_pass.mp4"]
+
+
+def detect_all(detector: Detector, clip: Path) -> tuple[tuple[int, int, float], list]:
+    with VideoReader(clip, pixel_format="bgr24") as reader:
+        dets = [detector.detect([f.image], bgr=True)[0] for f in reader]
+        meta = reader.meta
+    return (meta.width, meta.height, meta.fps), dets
+
+
+def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: float) -> dict[str, float]:
+    width, height, fps = size
+    tracker = PlayerTracker(cfg, height, fps)
+    delay = DelayLine(cfg.min_track_frames)
+    first: dict[int, tuple[int, np.ndarray]] = {}
+    last: dict[int, tuple[int, np.ndarray]] = {}
+    count: dict[int, int] = {}
+    per_frame: list[int] = []
+
+    def emit(item: _Tracked) -> None:
+        per_frame.append(len(item.players))
+        for tid, box in zip(item.players.tracker_id.tolist(), item.players.xyxy):
+            first.setdefault(tid, (item.index, box))
+            last[tid] = (item.index, box)
+            count[tid] = count.get(tid, 0) + 1
+
+    for i, d in enumerate(dets):
+        players = tracker.update(d[d.confidence >= conf])
+        for ready in delay.push(_Tracked(i, i / fps, None, players)):
+            emit(ready)
+    for ready in delay.flush():
+        emit(ready)
+
+    n = len(dets)
+
+    def interior(box: np.ndarray) -> bool:
+        x1, y1, x2, y2 = box
+        return x1 > 0.05 * width and x2 < 0.95 * width and y1 > 0.05 * height and y2 < 0.95 * height
+
+    return {
+        "ids": len(count),
+        "kept": sum(c >= 0.7 * n for c in count.values()),
+        "born": sum(f > 5 and interior(b) for f, b in first.values()),
+        "lost": sum(f < n - 6 and interior(b) for f, b in last.values()),
+        "per_frame": float(np.median(per_frame)) if per_frame else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detector", default=str(ASSETS / "detector" / "yolov8n_int8.onnx"))
+    parser.add_argument("--top", type=int, default=10, help="how many parameter sets to print")
+    args = parser.parse_args()
+
+    detector = Detector(DetectorConfig(weights=args.detector, conf=0.03))
+    data = {name: detect_all(detector, ASSETS / "footage" / name) for name in CLIPS}
+    grid = itertools.product([0.3, 0.4, 0.5, 0.6], [0.05, 0.1, 0.2], [0.03, 0.05, 0.1], [1, 3], [30, 60])
+    rows = []
+    for high, iou, conf, confirm, lost in grid:
+        cfg = TrackerConfig(activation=high, high_conf=high, min_iou=iou, confirm_frames=confirm, lost_buffer=lost)
+        per_clip = [replay(*data[name], cfg, conf) for name in CLIPS]
+        churn = sum(r["born"] + r["lost"] for r in per_clip)
+        rows.append((churn, (high, iou, conf, confirm, lost), per_clip))
+    rows.sort(key=lambda r: (r[0], -sum(c["kept"] for c in r[2])))
+    defaults = TrackerConfig()
+    default_key = (defaults.high_conf, defaults.min_iou, DetectorConfig().conf, defaults.confirm_frames, defaults.lost_buffer)
+    print("high  iou   conf  confirm lost | churn | per clip (" + ", ".join(CLIPS) + "): ids/kept/born/lost/median per frame")
+    for churn, key, per_clip in rows[: args.top] + [r for r in rows if r[1] == default_key]:
+        mark = "  <- defaults" if key == default_key else ""
+        clips = "  ".join(f"{c['ids']}/{c['kept']}/{c['born']}/{c['lost']}/{c['per_frame']:.0f}" for c in per_clip)
+        print(f"{key[0]:.2f}  {key[1]:.2f}  {key[2]:.2f}  {key[3]:7d} {key[4]:4d} | {churn:5d} | {clips}{mark}")
+
+
+if __name__ == "__main__":
+    main()
