@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -129,14 +130,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
     def on_start(meta, expected: int) -> None:  # noqa: ANN001
         state["task"] = progress.add_task("analyse", total=expected or None, fps=0.0)
-        state["t0"] = __import__("time").perf_counter()
+        state["t0"] = time.perf_counter()
 
     def on_frame(done: int) -> None:
-        elapsed = __import__("time").perf_counter() - state["t0"]  # type: ignore[operator]
+        elapsed = time.perf_counter() - state["t0"]  # type: ignore[operator]
         progress.update(state["task"], completed=done, fps=done / elapsed if elapsed > 0 else 0.0)  # type: ignore[arg-type]
 
     with progress:
-        result = analyze(args.input, paths, options, on_start=on_start, on_frame=on_frame)
+        result = analyze(args.input, paths, options, meta=meta, on_start=on_start, on_frame=on_frame)
     if not args.quiet:
         _summary(result)
     return 0
@@ -179,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _weights_list()
         parser.error(f"unknown command {args.command}")
     except HoopsenseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        label = "interrupted" if exc.exit_code == 130 else "error"
+        err_console.print(f"[bold red]{label}:[/] {exc}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]: no output was written")

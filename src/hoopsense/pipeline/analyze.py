@@ -104,7 +104,7 @@ class AnalysisInterrupted(HoopsenseError):
 
     def __init__(self, result: AnalysisResult) -> None:
         names = ", ".join(str(p) for p in result.outputs) or "none"
-        super().__init__(f"interrupted after {result.frames} frames; partial outputs: {names}")
+        super().__init__(f"stopped after {result.frames} frames; partial outputs: {names}")
         self.result = result
 
 
@@ -178,13 +178,15 @@ def analyze(
     paths: OutputPaths,
     options: AnalyzeOptions | None = None,
     *,
+    meta: VideoMeta | None = None,
     detector: Detector | None = None,
     on_start: Callable[[VideoMeta, int], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
 ) -> AnalysisResult:
     """Analyse ``source`` and write the outputs named in ``paths``.
 
-    ``detector`` may be passed to reuse a loaded model. ``on_start(meta,
+    ``meta`` (from :func:`probe` of ``source``) and ``detector`` may be passed
+    to avoid probing or loading twice. ``on_start(meta,
     expected_frames)`` is called once the input and model are ready and
     ``on_frame(frames_done)`` after every frame, for progress display.
     Raises :class:`HoopsenseError` subclasses for expected failures (nothing
@@ -192,7 +194,7 @@ def analyze(
     Ctrl-C (outputs so far are kept as ``*.partial.*``).
     """
     options = options or AnalyzeOptions()
-    meta = probe(source)
+    meta = meta or probe(source)
     if options.start_s >= meta.duration_s > 0:
         raise ConfigError(f"--start {options.start_s}s is past the end of the video ({meta.duration_s:.1f}s)")
     outputs = OutputSet()
