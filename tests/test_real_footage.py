@@ -72,3 +72,32 @@ def test_1080p_clip_part_end_to_end(tmp_path):
     tracks = read_tracks_csv(tmp_path / "gym.tracks.csv")
     assert tracks["frame"].min() >= 25 and tracks["frame"].max() < 75
     assert len(np.unique(tracks["player_id"])) >= 2
+
+
+def test_real_ctrl_c_signal_keeps_valid_partial_outputs(tmp_path):
+    """SIGINT to a running ``hoopsense analyze`` process: exit 130, valid *.partial.* files."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
+    cmd = [sys.executable, "-m", "hoopsense", "analyze", str(video), "--out", str(tmp_path / "g.mp4"),
+           "--detector", str(need_asset(ONNX_DETECTOR)), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:  # wait until frames are being encoded
+        if any(p.stat().st_size > 20_000 for p in tmp_path.glob(".g.*.tmp.mp4")):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert not (tmp_path / "g.mp4").exists()
+    frames = probe(tmp_path / "g.partial.mp4").n_frames
+    assert 0 < frames < 165
+    tracks = read_tracks_csv(tmp_path / "g.tracks.partial.csv")
+    assert tracks["frame"].max() < frames
+    assert not list(tmp_path.glob(".*tmp*"))
