@@ -365,7 +365,6 @@ class _AudioCarrier:
             self._input.seek(int((self._origin + start_s) / in_stream.time_base), stream=in_stream, backward=True)
         self._packets = self._input.demux(in_stream)
         self._done = False
-        self._samples_out = 0
         self._output = output
 
     def advance(self, until_s: float) -> None:
@@ -384,11 +383,11 @@ class _AudioCarrier:
             if self._end is not None and t >= self._end:
                 self._done = True
                 break
-            self._mux(packet, t - self._start)
+            self._mux(packet)
             if t - self._start >= until_s:
                 break
 
-    def _mux(self, packet: av.Packet, out_t: float) -> None:
+    def _mux(self, packet: av.Packet) -> None:
         if self._copy:
             packet.stream = self._out
             tb = packet.time_base
