@@ -194,3 +194,20 @@ def test_detector_input_is_scaled_but_boxes_are_in_frame_pixels(tmp_path, monkey
     assert len(a["frame"]) == len(b["frame"]) > 0
     for key in ("x1", "y1", "x2", "y2"):
         assert abs(a[key] - b[key]).max() <= 4  # same boxes, within the half-size rounding
+
+
+def test_out_of_range_options_are_one_line_errors(tmp_path, shapes_video, capsys, fake_detector):
+    for option, value, pattern in (("--crf", "99", "--crf"), ("--imgsz", "100", "imgsz"),
+                                   ("--min-track-frames", "0", "min_track_frames"), ("--court", "1,2,3", "court")):
+        _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", option, value), pattern)
+    assert not list(tmp_path.glob("o*"))
+
+
+def test_cuda_requested_without_cuda(tmp_path, shapes_video, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", onnx, "--device", "cuda"), "no CUDA device")

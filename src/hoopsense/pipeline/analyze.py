@@ -48,6 +48,8 @@ class AnalyzeOptions:
             raise ConfigError(f"--start must be >= 0 seconds, got {self.start_s}")
         if self.end_s is not None and self.end_s <= self.start_s:
             raise ConfigError(f"--end ({self.end_s}) must be greater than --start ({self.start_s})")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError(f"--crf must be in [0, 51], got {self.crf}")
 
 
 @dataclass(frozen=True)

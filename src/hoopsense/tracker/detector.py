@@ -56,12 +56,16 @@ class DetectorConfig:
 
 
 def pick_device(device: str) -> str:
-    """Resolve ``auto`` to ``cuda:0`` when a CUDA device is present, else ``cpu``."""
-    if device != "auto":
-        return device
+    """Resolve ``auto`` to ``cuda:0`` when a CUDA device is present, else ``cpu``.
+
+    Raises :class:`ConfigError` when CUDA is asked for but not available."""
     import torch
 
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if (device.startswith("cuda") or device.isdigit()) and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
+    return device
 
 
 def _quiet_ultralytics() -> None:
