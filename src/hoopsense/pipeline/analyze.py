@@ -264,11 +264,12 @@ def _run(
     tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"))
     # The detector's input is scaled down in the decoding thread (one colour
     # conversion pass); the full-size picture is decoded only when rendering.
-    small_size = detector.input_size(meta.width, meta.height)
-    scale = small_size[0] / meta.width
+    small_size = detector.input_size(meta.width, meta.height)  # never larger than the frame
+    scaled = small_size != (meta.width, meta.height)
+    scale = small_size[0] / meta.width  # 1.0 when not scaled
     reader = VideoReader(
         meta.path, start_s=options.start_s, end_s=options.end_s, pixel_format="bgr24", meta=meta,
-        small_size=small_size if scale < 1 else None, full=render or scale >= 1,
+        small_size=small_size if scaled else None, full=render or not scaled,
     )
     if on_start:
         on_start(meta, _expected_frames(meta, options))
@@ -295,7 +296,7 @@ def _run(
             for batch in _batches(iter(reader), options.detector.batch_size, stages):
                 t = time.perf_counter()
                 images = [f.small if f.small is not None else f.image for f in batch]
-                detections = detector.detect(images, bgr=True, scale=scale if scale < 1 else 1.0)
+                detections = detector.detect(images, bgr=True, scale=scale)
                 t = stages.add("detect", t)
                 for frame, dets in zip(batch, detections):
                     t = time.perf_counter()
