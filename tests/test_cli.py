@@ -145,7 +145,7 @@ def test_ctrl_c_leaves_valid_partial_outputs(tmp_path, capsys, monkeypatch):
     src = make_video(tmp_path / "long.mp4", n_frames=60, audio="aac")
     monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: ShapeDetector(interrupt_at=33))
     out = tmp_path / "game.mp4"
-    code = run_cli("analyze", src, "--out", out, "--min-track-frames", "2", "--batch-size", "1", "--quiet")
+    code = run_cli("analyze", src, "--out", out, "--min-track-frames", "2", "--det-batch-size", "1", "--quiet")
     err = capsys.readouterr().err
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert not out.exists() and not (tmp_path / "game.tracks.csv").exists()

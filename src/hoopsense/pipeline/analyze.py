@@ -1,12 +1,14 @@
-"""``analyze``: frames -> detections -> player tracks -> annotated video and track files.
+"""``analyze``: frames -> detections -> player tracks -> tubelets -> actions -> outputs.
 
 Data flows one way. A background thread decodes frames (:class:`VideoReader`);
 the detector runs on batches of frames; the tracker updates frame by frame;
 tracked frames then wait in a short :class:`DelayLine` so that tracks seen in
-fewer than ``min_track_frames`` frames can be dropped from every output alike
-before the frame is drawn, encoded and written to the track files. Memory is
-bounded by the batch size, the decode queue and the delay, never by the
-length of the video.
+fewer than ``min_track_frames`` frames can be dropped from every output alike.
+With a recognizer, frames then pass the :class:`ActionStage`, which cuts
+player clips, classifies them in batches and holds each frame until its
+players' actions are settled; finally the frame is drawn, encoded and written
+to the track files. Memory is bounded by the batch sizes, the decode queue
+and the delays, never by the length of the video.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ import supervision as sv
 from hoopsense import __version__
 from hoopsense.errors import ConfigError, HoopsenseError, NoPlayersError
 from hoopsense.outputs import OutputSet
-from hoopsense.pipeline.export import TrackWriter
+from hoopsense.pipeline.actions import ActionStage
+from hoopsense.pipeline.export import TrackWriter, timeline_document, write_timeline_csv, write_timeline_json
 from hoopsense.pipeline.render import Renderer
+from hoopsense.pipeline.timeline import ActionEvent, Timeline, TimelineConfig
+from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
+from hoopsense.recognizer.tubelets import TubeletConfig
 from hoopsense.tracker.detector import Detector, DetectorConfig
 from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
 from hoopsense.video import Frame, VideoMeta, VideoReader, VideoWriter, probe
@@ -34,10 +40,18 @@ from hoopsense.video import Frame, VideoMeta, VideoReader, VideoWriter, probe
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
-    """What to analyse and how. ``start_s``/``end_s`` bound the part of the video (seconds)."""
+    """What to analyse and how. ``start_s``/``end_s`` bound the part of the video (seconds).
+
+    ``recognizer`` None makes a tracking-only run. ``clip_len`` (default: the
+    checkpoint's) and ``stride`` (default: half a clip) set the clip windows.
+    """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    recognizer: RecognizerConfig | None = None
+    clip_len: int | None = None
+    stride: int | None = None
+    timeline: TimelineConfig = field(default_factory=TimelineConfig)
     start_s: float = 0.0
     end_s: float | None = None
     crf: int = 23
@@ -60,17 +74,26 @@ class OutputPaths:
     tracks_csv: Path | None
     mot: Path | None
     run_json: Path | None
+    timeline_csv: Path | None = None
+    timeline_json: Path | None = None
 
     @classmethod
-    def beside(cls, base: Path, *, video: bool = True) -> OutputPaths:
-        """``base`` = ``out/game.mp4`` gives ``game.mp4``, ``game.tracks.csv``, ``game.mot.txt``, ``game.run.json``."""
+    def beside(cls, base: Path, *, video: bool = True, timeline: bool = False) -> OutputPaths:
+        """``base`` = ``out/game.mp4`` gives ``game.mp4``, ``game.tracks.csv``, ``game.mot.txt``,
+        ``game.run.json`` and, with ``timeline``, ``game.timeline.csv`` and ``game.timeline.json``."""
         base = Path(base)
         stem = base.with_suffix("") if base.suffix else base
+
+        def named(suffix: str) -> Path:
+            return stem.with_name(stem.name + suffix)
+
         return cls(
             video=stem.with_suffix(".mp4") if video else None,
-            tracks_csv=stem.with_name(stem.name + ".tracks.csv"),
-            mot=stem.with_name(stem.name + ".mot.txt"),
-            run_json=stem.with_name(stem.name + ".run.json"),
+            tracks_csv=named(".tracks.csv"),
+            mot=named(".mot.txt"),
+            run_json=named(".run.json"),
+            timeline_csv=named(".timeline.csv") if timeline else None,
+            timeline_json=named(".timeline.json") if timeline else None,
         )
 
 
@@ -93,6 +116,10 @@ class AnalysisResult:
     stage_s: dict[str, float] = field(default_factory=dict)
     outputs: list[Path] = field(default_factory=list)
     partial: bool = False
+    events: list[ActionEvent] = field(default_factory=list)
+    windows: int = 0
+    classified: set[int] = field(default_factory=set)
+    provisional_frames: int = 0
 
     @property
     def fps(self) -> float:
@@ -182,14 +209,17 @@ def analyze(
     *,
     meta: VideoMeta | None = None,
     detector: Detector | None = None,
+    recognizer: Recognizer | None = None,
     on_start: Callable[[VideoMeta, int], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
 ) -> AnalysisResult:
     """Analyse ``source`` and write the outputs named in ``paths``.
 
-    ``meta`` (from :func:`probe` of ``source``) and ``detector`` may be passed
-    to avoid probing or loading twice. ``on_start(meta,
-    expected_frames)`` is called once the input and model are ready and
+    ``meta`` (from :func:`probe` of ``source``), ``detector`` and
+    ``recognizer`` may be passed to avoid probing or loading twice; a
+    recognizer (passed, or loaded from ``options.recognizer``) turns on action
+    recognition and the timeline outputs. ``on_start(meta,
+    expected_frames)`` is called once the input and models are ready and
     ``on_frame(frames_done)`` after every frame, for progress display.
     Raises :class:`HoopsenseError` subclasses for expected failures (nothing
     is left under a final name then) and :class:`AnalysisInterrupted` on
@@ -199,13 +229,27 @@ def analyze(
     meta = meta or probe(source)
     if options.start_s >= meta.duration_s > 0:
         raise ConfigError(f"--start {options.start_s}s is past the end of the video ({meta.duration_s:.1f}s)")
+    if recognizer is None and options.recognizer is not None:
+        recognizer = Recognizer(options.recognizer)
+    if recognizer is None and (paths.timeline_csv or paths.timeline_json):
+        raise ConfigError("timeline outputs need a recognizer (--recognizer model.pt)")
+    tubelets = None
+    if recognizer is not None:
+        tubelets = recognizer.tubelet_config(clip_len=options.clip_len, stride=options.stride)
+        expected = _expected_frames(meta, options)
+        if 0 < expected < tubelets.span:
+            raise ConfigError(
+                f"the video{' range' if options.start_s or options.end_s else ''} has {expected} frames but the "
+                f"recognizer needs clips of {tubelets.span} frames; use a longer clip or a smaller --clip-len"
+            )
     outputs = OutputSet()
     try:
         tmp = {name: outputs.reserve(p) for name, p in asdict(paths).items() if p is not None}
         if not tmp:
             raise ConfigError("nothing to write: every output is disabled")
         detector = detector or Detector(options.detector)
-        result = _run(meta, tmp, paths, options, detector, on_start, on_frame)
+        actions = _Actions(recognizer, tubelets, options.timeline, meta.fps) if recognizer is not None else None
+        result = _run(meta, tmp, paths, options, detector, actions, on_start, on_frame)
     except KeyboardInterrupt:
         outputs.discard()
         raise
@@ -225,6 +269,21 @@ def analyze(
     return result
 
 
+@dataclass
+class _Actions:
+    """What the recognition stage needs, ready before the run starts."""
+
+    recognizer: Recognizer
+    tubelets: TubeletConfig
+    timeline_config: TimelineConfig
+    fps: float
+
+    def stage(self, keep_images: bool, clock: _Stages) -> ActionStage:
+        meta = self.recognizer.meta
+        timeline = Timeline(meta.labels, self.fps, self.timeline_config, meta.background)
+        return ActionStage(self.recognizer, self.tubelets, timeline, keep_images=keep_images, clock=clock)
+
+
 class _Interrupted(Exception):
     def __init__(self, result: AnalysisResult) -> None:
         self.result = result
@@ -242,6 +301,7 @@ def _run(
     paths: OutputPaths,
     options: AnalyzeOptions,
     detector: Detector,
+    actions: _Actions | None,
     on_start: Callable[[VideoMeta, int], None] | None,
     on_frame: Callable[[int], None] | None,
 ) -> AnalysisResult:
@@ -250,6 +310,7 @@ def _run(
     render = "video" in tmp
     tracker = PlayerTracker(options.tracker, meta.height, meta.fps)
     delay = DelayLine(options.tracker.min_track_frames)
+    stage = actions.stage(keep_images=render, clock=stages) if actions is not None else None
     renderer = Renderer(meta.height) if render else None
     writer = (
         VideoWriter(
@@ -263,19 +324,21 @@ def _run(
     )
     tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"))
     # The detector's input is scaled down in the decoding thread (one colour
-    # conversion pass); the full-size picture is decoded only when rendering.
+    # conversion pass); the full-size picture is decoded only when drawing or
+    # cutting player crops needs it.
     small_size = detector.input_size(meta.width, meta.height)  # never larger than the frame
     scaled = small_size != (meta.width, meta.height)
     scale = small_size[0] / meta.width  # 1.0 when not scaled
+    full = render or stage is not None
     reader = VideoReader(
         meta.path, start_s=options.start_s, end_s=options.end_s, pixel_format="bgr24", meta=meta,
-        small_size=small_size if scaled else None, full=render or not scaled,
+        small_size=small_size if scaled else None, full=full or not scaled,
     )
     if on_start:
         on_start(meta, _expected_frames(meta, options))
     started = time.perf_counter()
 
-    def emit(item: _Tracked) -> None:
+    def emit(item: _Tracked, labels: dict[int, str]) -> None:
         t = time.perf_counter()
         tracks.write(item.index, item.time_s, item.players)
         for tid in item.players.tracker_id:
@@ -285,12 +348,20 @@ def _run(
         result.rows = tracks.rows
         t = stages.add("export", t)
         if writer is not None and renderer is not None and item.image is not None:
-            canvas = renderer.draw(item.image, item.players)
+            canvas = renderer.draw(item.image, item.players, labels)
             t = stages.add("render", t)
             writer.write(canvas)
             stages.add("encode", t)
 
-    interrupted = False
+    def release(items: Iterator[_Tracked]) -> None:
+        for ready in items:
+            if stage is None:
+                emit(ready, {})
+            else:
+                for done, labels in stage.push(ready):
+                    emit(done, labels)
+
+    interrupted = failed = False
     try:
         with reader:
             for batch in _batches(iter(reader), options.detector.batch_size, stages):
@@ -302,39 +373,113 @@ def _run(
                     t = time.perf_counter()
                     players = tracker.update(dets)
                     stages.add("track", t)
-                    item = _Tracked(frame.index, frame.time_s, frame.image if render else None, players)
-                    for ready in delay.push(item):
-                        emit(ready)
+                    release(delay.push(_Tracked(frame.index, frame.time_s, frame.image if full else None, players)))
                     result.frames += 1
                     if on_frame:
                         on_frame(result.frames)
     except KeyboardInterrupt:
         interrupted = True
+    except BaseException:
+        failed = True
+        raise
     finally:
         try:
-            for ready in delay.flush():
-                emit(ready)
+            if not failed:
+                release(delay.flush())
+                if stage is not None:
+                    for done, labels in stage.flush(infer=not interrupted):
+                        emit(done, labels)
         finally:
             tracks.close()
             if writer is not None:
                 writer.close()
     result.wall_s = time.perf_counter() - started
     result.stage_s = {"decode (background)": reader.decode_s, **stages.seconds}
+    if stage is not None:
+        result.events = stage.timeline.events()
+        result.windows = stage.windows
+        result.classified = {pid for pid, p in stage.timeline.players.items() if p.windows_seen}
+        result.provisional_frames = stage.provisional_frames
     if interrupted:
         result.partial = True
-        _write_run_json(tmp.get("run_json"), result, paths, options, detector)
+        _write_reports(tmp, result, paths, options, detector, actions)
         raise _Interrupted(result)
     if not result.players:
         raise NoPlayersError(
             f"no players found in {meta.path} ({result.frames} frames analysed); "
             f"try a lower --conf, a lower --min-height or check --court"
         )
-    _write_run_json(tmp.get("run_json"), result, paths, options, detector)
+    if actions is not None and not result.classified:
+        span = actions.tubelets.span
+        longest = max(s.frames for s in result.players.values())
+        raise NoPlayersError(
+            f"no player was visible long enough to classify: clips need {span} frames, the longest track "
+            f"has {longest}; lower --clip-len, or run without --recognizer for tracking only"
+        )
+    _write_reports(tmp, result, paths, options, detector, actions)
     return result
 
 
+def _write_reports(
+    tmp: dict[str, Path],
+    result: AnalysisResult,
+    paths: OutputPaths,
+    options: AnalyzeOptions,
+    detector: Detector,
+    actions: _Actions | None,
+) -> None:
+    info = _recognizer_info(result, options, actions) if actions is not None else None
+    if actions is not None and "timeline_csv" in tmp:
+        write_timeline_csv(tmp["timeline_csv"], result.events)
+    if actions is not None and "timeline_json" in tmp:
+        meta = actions.recognizer.meta
+        doc = timeline_document(
+            result.events,
+            labels=meta.labels,
+            background=meta.background,
+            fps=result.meta.fps,
+            players={pid: (s.first_frame, s.last_frame, s.frames) for pid, s in result.players.items()},
+            classified=result.classified,
+            video=paths.video.name if paths.video is not None else None,
+            recognizer=info or {},
+        )
+        doc["partial"] = result.partial
+        write_timeline_json(tmp["timeline_json"], doc)
+    _write_run_json(tmp.get("run_json"), result, paths, options, detector, info)
+
+
+def _recognizer_info(result: AnalysisResult, options: AnalyzeOptions, actions: _Actions) -> dict:
+    rec, tub = actions.recognizer, actions.tubelets
+    return {
+        "checkpoint": str(rec.path),
+        "architecture": rec.meta.architecture,
+        "labels": list(rec.meta.labels),
+        "background": rec.meta.background,
+        "keep_background": options.timeline.keep_background,
+        "clip_len": tub.clip_len,
+        "checkpoint_clip_len": rec.meta.clip_len,
+        "stride": tub.stride,
+        "frame_step": tub.frame_step,
+        "context": tub.context,
+        "crop_size": rec.meta.crop_size,
+        "batch_size": rec.config.batch_size,
+        "device": str(rec.device),
+        "precision": str(rec.dtype).replace("torch.", ""),
+        "smooth_windows": options.timeline.smooth,
+        "min_event_s": options.timeline.min_event_s,
+        "clips_classified": result.windows,
+        "players_classified": len(result.classified),
+        "frames_with_provisional_labels": result.provisional_frames,
+    }
+
+
 def _write_run_json(
-    path: Path | None, result: AnalysisResult, paths: OutputPaths, options: AnalyzeOptions, detector: Detector
+    path: Path | None,
+    result: AnalysisResult,
+    paths: OutputPaths,
+    options: AnalyzeOptions,
+    detector: Detector,
+    recognizer: dict | None,
 ) -> None:
     if path is None:
         return
@@ -353,13 +498,21 @@ def _write_run_json(
         "range_s": [options.start_s, options.end_s],
         "detector": {"weights": str(detector.weights_path), **asdict(options.detector)},
         "tracker": asdict(options.tracker),
+        "recognizer": recognizer,
         "outputs": {k: (v.name if v is not None else None) for k, v in asdict(paths).items()},
         "frames": result.frames,
         "rows": result.rows,
+        "events": len(result.events),
         "fps_achieved": round(result.fps, 2),
         "stage_s": {k: round(v, 3) for k, v in result.stage_s.items()},
         "players": [
-            {"player_id": tid, "first_frame": s.first_frame, "last_frame": s.last_frame, "frames": s.frames}
+            {
+                "player_id": tid,
+                "first_frame": s.first_frame,
+                "last_frame": s.last_frame,
+                "frames": s.frames,
+                **({"classified": tid in result.classified} if recognizer is not None else {}),
+            }
             for tid, s in sorted(result.players.items())
         ],
     }

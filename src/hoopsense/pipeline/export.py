@@ -1,12 +1,18 @@
-"""Streaming writers for track files: ``tracks.csv`` and MOTChallenge txt."""
+"""Writers for the result files: ``tracks.csv``, MOTChallenge txt, ``timeline.csv`` and ``timeline.json``."""
 
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import supervision as sv
+
+if TYPE_CHECKING:
+    from hoopsense.pipeline.timeline import ActionEvent
 
 TRACKS_HEADER = ("frame", "time_s", "player_id", "x1", "y1", "x2", "y2", "confidence")
 
@@ -61,3 +67,90 @@ def read_tracks_csv(path: Path) -> dict[str, np.ndarray]:
         dtype = int if name in ("frame", "player_id") else float
         cols[name] = np.asarray(values, dtype=dtype) if values else np.empty(0, dtype=dtype)
     return cols
+
+
+TIMELINE_HEADER = ("player_id", "action", "start_frame", "end_frame", "start_s", "end_s", "duration_s", "confidence")
+
+
+def write_timeline_csv(path: Path, events: Sequence[ActionEvent]) -> None:
+    """One event per row, all players, sorted by player then start (frames 0-based, end inclusive)."""
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(TIMELINE_HEADER)
+        for e in events:
+            out.writerow(
+                (e.player_id, e.action, e.start_frame, e.end_frame, f"{e.start_s:.4f}", f"{e.end_s:.4f}", f"{e.duration_s:.4f}", f"{e.confidence:.4f}")
+            )
+
+
+def timeline_document(
+    events: Sequence[ActionEvent],
+    *,
+    labels: Sequence[str],
+    background: str | None,
+    fps: float,
+    players: Mapping[int, tuple[int, int, int]],
+    classified: set[int],
+    video: str | None,
+    recognizer: Mapping[str, object],
+) -> dict:
+    """The ``timeline.json`` document.
+
+    ``players`` maps each tracked player to ``(first_frame, last_frame,
+    frames)``; ``classified`` holds those that were visible long enough for
+    at least one clip. Per player: its events and, per action, the number of
+    events and total seconds.
+    """
+    by_player: dict[int, list[ActionEvent]] = {pid: [] for pid in players}
+    for e in events:
+        by_player.setdefault(e.player_id, []).append(e)
+    doc_players = []
+    for pid in sorted(by_player):
+        first, last, frames = players.get(pid, (None, None, 0))
+        summary: dict[str, dict[str, float]] = {}
+        for e in by_player[pid]:
+            s = summary.setdefault(e.action, {"events": 0, "duration_s": 0.0})
+            s["events"] += 1
+            s["duration_s"] = round(s["duration_s"] + e.duration_s, 4)
+        doc_players.append(
+            {
+                "player_id": pid,
+                "first_frame": first,
+                "last_frame": last,
+                "frames_visible": frames,
+                "classified": pid in classified,
+                "events": [
+                    {
+                        "action": e.action,
+                        "start_frame": e.start_frame,
+                        "end_frame": e.end_frame,
+                        "start_s": round(e.start_s, 4),
+                        "end_s": round(e.end_s, 4),
+                        "duration_s": round(e.duration_s, 4),
+                        "confidence": round(e.confidence, 4),
+                    }
+                    for e in by_player[pid]
+                ],
+                "summary": summary,
+            }
+        )
+    return {
+        "video": video,
+        "fps": fps,
+        "labels": list(labels),
+        "background": background,
+        "recognizer": dict(recognizer),
+        "players": doc_players,
+    }
+
+
+def write_timeline_json(path: Path, document: dict) -> None:
+    Path(path).write_text(json.dumps(document, indent=2))
+
+
+def read_timeline_csv(path: Path) -> list[dict[str, object]]:
+    """Rows of a ``timeline.csv`` with numbers parsed."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ints, floats = ("player_id", "start_frame", "end_frame"), ("start_s", "end_s", "duration_s", "confidence")
+    return [{k: int(v) if k in ints else float(v) if k in floats else v for k, v in r.items()} for r in rows]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
+from hoopsense.devices import check_device_name, pick_device
 from hoopsense.errors import ConfigError, WeightsError
 from hoopsense.weights import resolve
 
@@ -51,21 +52,7 @@ class DetectorConfig:
             raise ConfigError(f"iou must be in (0, 1], got {self.iou}")
         if not 1 <= self.batch_size <= 256:
             raise ConfigError(f"batch_size must be in [1, 256], got {self.batch_size}")
-        if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:") or self.device.isdigit()):
-            raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
-
-
-def pick_device(device: str) -> str:
-    """Resolve ``auto`` to ``cuda:0`` when a CUDA device is present, else ``cpu``.
-
-    Raises :class:`ConfigError` when CUDA is asked for but not available."""
-    import torch
-
-    if device == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if (device.startswith("cuda") or device.isdigit()) and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
-    return device
+        check_device_name(self.device)
 
 
 def _quiet_ultralytics() -> None:

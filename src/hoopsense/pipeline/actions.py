@@ -1,0 +1,135 @@
+"""The recognition stage of ``analyze``: tubelets -> batched recognizer -> timeline.
+
+Tracked frames go in; they come out in the same order, each with the action
+label of every player in it. A frame is held until each of its players'
+labels is settled (see :meth:`Timeline.final_until`), so the video shows the
+same actions as the timeline files. Clips from all players wait in one queue
+and are classified ``batch_size`` at a time; when frames have waited
+``soft_lag`` frames the queue is classified even if the batch is not full,
+and past ``max_lag`` frames a frame is released with its provisional labels,
+which bounds the frames held in memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Protocol
+
+from hoopsense.pipeline.timeline import Timeline
+from hoopsense.recognizer.recognizer import Recognizer
+from hoopsense.recognizer.tubelets import SegmentEnd, Tubelet, TubeletBuilder, TubeletConfig
+
+
+class _TrackedFrame(Protocol):
+    index: int
+    image: object
+    players: object
+
+
+class _Clock(Protocol):
+    def add(self, name: str, started: float) -> float: ...
+
+
+class ActionStage:
+    """Holds frames until their players' actions are known; see the module docstring."""
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        tubelets: TubeletConfig,
+        timeline: Timeline,
+        *,
+        keep_images: bool,
+        clock: _Clock,
+    ) -> None:
+        self.recognizer = recognizer
+        self.timeline = timeline
+        self.builder = TubeletBuilder(tubelets, fill=recognizer.fill)
+        self.keep_images = keep_images
+        self.clock = clock
+        self.batch_size = recognizer.config.batch_size
+        self._pending: deque[Tubelet | SegmentEnd] = deque()
+        self._n_pending = 0
+        self._queue: deque = deque()
+        settle = tubelets.stride + max(tubelets.stride, timeline.min_frames)
+        self.soft_lag = tubelets.span + settle
+        self.max_lag = self.soft_lag + settle + tubelets.max_gap
+        self.windows = 0
+        self.provisional_frames = 0
+
+    def push(self, item: _TrackedFrame) -> Iterator[tuple[_TrackedFrame, dict[int, str]]]:
+        """Add a tracked frame (BGR image required); yield the frames whose labels are ready."""
+        t = time.perf_counter()
+        self._enqueue(self.builder.push(item.index, item.image, item.players))
+        self.clock.add("crop", t)
+        self._queue.append(item if self.keep_images else replace(item, image=None))
+        self._infer(full_batches_only=True)
+        yield from self._release(drain=False)
+
+    def flush(self, *, infer: bool = True) -> Iterator[tuple[_TrackedFrame, dict[int, str]]]:
+        """End of the video: classify what is left (unless ``infer`` is False) and release every frame."""
+        self._enqueue(self.builder.finish())
+        if infer:
+            self._infer(full_batches_only=False)
+        else:
+            kept = [x for x in self._pending if isinstance(x, SegmentEnd)]
+            self._pending, self._n_pending = deque(kept), 0
+            self._apply_markers()
+        yield from self._release(drain=True)
+
+    def _enqueue(self, items: list[Tubelet | SegmentEnd]) -> None:
+        for x in items:
+            self._pending.append(x)
+            self._n_pending += isinstance(x, Tubelet)
+
+    def _apply_markers(self) -> None:
+        while self._pending and isinstance(self._pending[0], SegmentEnd):
+            end = self._pending.popleft()
+            self.timeline.end_segment(end.track_id, end.last_frame)
+
+    def _infer(self, *, full_batches_only: bool) -> None:
+        while True:
+            self._apply_markers()
+            if self._n_pending == 0 or (full_batches_only and self._n_pending < self.batch_size):
+                return
+            chunk: list[Tubelet | SegmentEnd] = []
+            clips = 0
+            while self._pending and clips < self.batch_size:
+                x = self._pending.popleft()
+                chunk.append(x)
+                clips += isinstance(x, Tubelet)
+            t = time.perf_counter()
+            tubelets = [x for x in chunk if isinstance(x, Tubelet)]
+            predictions = iter(self.recognizer.predict(tubelets))
+            self.clock.add("recognize", t)
+            self._n_pending -= len(tubelets)
+            self.windows += len(tubelets)
+            for x in chunk:  # keep the order of windows and segment ends
+                if isinstance(x, Tubelet):
+                    self.timeline.add(next(predictions))
+                else:
+                    self.timeline.end_segment(x.track_id, x.last_frame)
+
+    def _ready(self, item: _TrackedFrame) -> bool:
+        return all(self.timeline.final_until(int(t)) >= item.index for t in item.players.tracker_id)  # type: ignore[attr-defined]
+
+    def _release(self, *, drain: bool) -> Iterator[tuple[_TrackedFrame, dict[int, str]]]:
+        while self._queue:
+            head = self._queue[0]
+            if not drain and not self._ready(head):
+                if len(self._queue) > self.soft_lag and self._n_pending:
+                    self._infer(full_batches_only=False)
+                    continue
+                if len(self._queue) <= self.max_lag:
+                    return
+                self.provisional_frames += 1
+            self._queue.popleft()
+            labels = {}
+            for tid in head.players.tracker_id:  # type: ignore[attr-defined]
+                found = self.timeline.label_at(int(tid), head.index)
+                if found is not None:
+                    labels[int(tid)] = f"{found[0]} {found[1]:.2f}"
+            yield head, labels

@@ -1,0 +1,1 @@
+"""Action recognition: tubelets from tracks, clip transforms, video models and batched inference."""

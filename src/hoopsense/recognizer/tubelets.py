@@ -1,0 +1,208 @@
+"""Per-track crop buffers that yield fixed-length clips ("tubelets") for the recognizer.
+
+Each tracked player keeps a bounded buffer of square crops around its box.
+Every ``stride`` frames, once ``span`` frames are buffered, the last ``span``
+frames (every ``frame_step``-th one) become a :class:`Tubelet`. A player
+missing for at most ``max_gap`` frames is bridged: the box is interpolated
+over the gap and cropped from the frames kept for that purpose. A longer
+absence, or the end of the video, ends the player's segment: the frames not
+yet covered by a window are flushed as one last window (padded by holding the
+last crop when the whole segment is shorter than a clip but at least
+``min_fill`` of one) and a :class:`SegmentEnd` marks the end.
+
+Memory: per track at most ``span`` crops of ``resize``² RGB bytes, plus
+references to the last ``max_gap`` frames; nothing grows with the video.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from hoopsense.errors import ConfigError
+from hoopsense.recognizer.transforms import crop_square
+
+
+@dataclass(frozen=True)
+class TubeletConfig:
+    """Geometry and timing of tubelets.
+
+    ``clip_len`` frames per clip taken every ``frame_step`` frames (so one
+    clip spans ``span = (clip_len - 1) * frame_step + 1`` video frames); a new
+    window every ``stride`` frames; crops ``context`` times the larger box
+    side, resized to ``resize`` x ``resize`` (the model centre-crops them).
+    """
+
+    clip_len: int = 16
+    stride: int = 8
+    frame_step: int = 1
+    context: float = 1.25
+    resize: int = 128
+    max_gap: int = 8
+    min_fill: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.clip_len <= 256:
+            raise ConfigError(f"--clip-len must be in [1, 256], got {self.clip_len}")
+        if not 1 <= self.stride <= 1024:
+            raise ConfigError(f"--stride must be in [1, 1024], got {self.stride}")
+        if not 1 <= self.frame_step <= 16:
+            raise ConfigError(f"frame_step must be in [1, 16], got {self.frame_step}")
+        if not 1.0 <= self.context <= 4.0:
+            raise ConfigError(f"context padding must be in [1, 4], got {self.context}")
+        if not 8 <= self.resize <= 1024:
+            raise ConfigError(f"crop resize must be in [8, 1024] pixels, got {self.resize}")
+        if not 0 <= self.max_gap <= 300:
+            raise ConfigError(f"max_gap must be in [0, 300] frames, got {self.max_gap}")
+        if not 0.0 < self.min_fill <= 1.0:
+            raise ConfigError(f"min_fill must be in (0, 1], got {self.min_fill}")
+
+    @property
+    def span(self) -> int:
+        """Video frames covered by one clip."""
+        return (self.clip_len - 1) * self.frame_step + 1
+
+
+@dataclass(frozen=True)
+class Tubelet:
+    """One clip of one player.
+
+    ``frame_indices`` int64 ``(T,)`` (a held last frame repeats its index),
+    ``crops`` RGB uint8 ``(T, S, S, 3)``, ``boxes`` float32 ``(T, 4)`` xyxy in
+    frame pixels (interpolated over bridged gaps).
+    """
+
+    track_id: int
+    frame_indices: np.ndarray
+    crops: np.ndarray
+    boxes: np.ndarray
+
+    @property
+    def start_frame(self) -> int:
+        return int(self.frame_indices[0])
+
+    @property
+    def end_frame(self) -> int:
+        return int(self.frame_indices[-1])
+
+
+@dataclass(frozen=True)
+class SegmentEnd:
+    """The player ``track_id`` was last seen at ``last_frame`` and its segment is over."""
+
+    track_id: int
+    last_frame: int
+
+
+@dataclass
+class _Track:
+    frames: deque  # of (index, crop, box)
+    last_seen: int
+    seen: int = 0
+    last_window_end: int = -1
+
+
+class TubeletBuilder:
+    """Turns tracked frames into :class:`Tubelet` windows and :class:`SegmentEnd` markers.
+
+    ``fill`` is the RGB colour used where a crop extends past the frame (the
+    model's mean colour makes padding neutral after normalisation).
+    """
+
+    def __init__(self, config: TubeletConfig, fill: Sequence[int] = (0, 0, 0)) -> None:
+        self.config = config
+        self.fill = tuple(int(v) for v in fill)
+        self._tracks: dict[int, _Track] = {}
+        self._recent: deque[tuple[int, np.ndarray]] = deque(maxlen=max(1, config.max_gap))
+
+    @property
+    def active_tracks(self) -> int:
+        return len(self._tracks)
+
+    def push(self, frame_index: int, image: np.ndarray, players: sv.Detections) -> list[Tubelet | SegmentEnd]:
+        """Add one frame: ``image`` BGR uint8 ``(H, W, 3)``, ``players`` with ``tracker_id`` and xyxy.
+
+        Frames must come in increasing index order. Returns the windows that
+        became complete and the segments that ended, in order.
+        """
+        out: list[Tubelet | SegmentEnd] = []
+        present = {int(t) for t in players.tracker_id} if len(players) else set()
+        for tid in [t for t, tr in self._tracks.items() if t not in present and frame_index - tr.last_seen > self.config.max_gap]:
+            self._end(tid, out)
+        for box, tid in zip(players.xyxy, players.tracker_id) if len(players) else ():
+            tid = int(tid)
+            box = np.asarray(box, dtype=np.float32)
+            track = self._tracks.get(tid)
+            if track is not None and frame_index - track.last_seen - 1 > self.config.max_gap:
+                self._end(tid, out)  # came back after a long absence: a new segment
+                track = None
+            if track is None:
+                track = self._tracks[tid] = _Track(frames=deque(maxlen=self.config.span), last_seen=frame_index - 1)
+            elif frame_index - track.last_seen > 1:
+                self._bridge(tid, track, frame_index, box, out)
+            self._add(tid, track, frame_index, image, box, out)
+        if self.config.max_gap:
+            self._recent.append((frame_index, image))
+        return out
+
+    def finish(self) -> list[Tubelet | SegmentEnd]:
+        """End every open segment (end of the video)."""
+        out: list[Tubelet | SegmentEnd] = []
+        for tid in list(self._tracks):
+            self._end(tid, out)
+        self._recent.clear()
+        return out
+
+    def _crop(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        c = self.config
+        return crop_square(image, box, context=c.context, size=c.resize, fill=self.fill, bgr=True)
+
+    def _add(self, tid: int, track: _Track, index: int, image: np.ndarray, box: np.ndarray, out: list) -> None:
+        c = self.config
+        track.frames.append((index, self._crop(image, box), box))
+        track.seen += 1
+        track.last_seen = index
+        if track.seen >= c.span and (track.seen - c.span) % c.stride == 0:
+            out.append(self._window(tid, track))
+
+    def _bridge(self, tid: int, track: _Track, index: int, box: np.ndarray, out: list) -> None:
+        last_index, _, last_box = track.frames[-1]
+        images = dict(self._recent)
+        for g in range(last_index + 1, index):
+            if g not in images:  # not kept (max_gap frames only): cannot bridge, restart
+                self._end(tid, out)
+                self._tracks[tid] = _Track(frames=deque(maxlen=self.config.span), last_seen=index - 1)
+                return
+        for g in range(last_index + 1, index):
+            a = (g - last_index) / (index - last_index)
+            self._add(tid, track, g, images[g], (1 - a) * last_box + a * box, out)
+
+    def _window(self, tid: int, track: _Track) -> Tubelet:
+        c = self.config
+        items = list(track.frames)[:: c.frame_step] if len(track.frames) < c.span else list(track.frames)[-c.span :: c.frame_step]
+        while len(items) < c.clip_len:  # a short segment: hold the last crop
+            items.append(items[-1])
+        track.last_window_end = items[-1][0]
+        return Tubelet(
+            track_id=tid,
+            frame_indices=np.array([i for i, _, _ in items], dtype=np.int64),
+            crops=np.stack([crop for _, crop, _ in items]),
+            boxes=np.stack([b for _, _, b in items]).astype(np.float32),
+        )
+
+    def _end(self, tid: int, out: list) -> None:
+        c = self.config
+        track = self._tracks.pop(tid)
+        if track.frames:
+            uncovered = track.frames[-1][0] - track.last_window_end
+            if track.seen >= c.span:
+                if track.last_window_end < 0 or uncovered >= max(1, c.stride // 2):
+                    out.append(self._window(tid, track))
+            elif track.seen >= math.ceil(c.min_fill * c.span):
+                out.append(self._window(tid, track))
+            out.append(SegmentEnd(tid, track.frames[-1][0]))
