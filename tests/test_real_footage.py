@@ -101,3 +101,65 @@ def test_real_ctrl_c_signal_keeps_valid_partial_outputs(tmp_path):
     tracks = read_tracks_csv(tmp_path / "g.tracks.partial.csv")
     assert tracks["frame"].max() < frames
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.fixture(scope="module")
+def nba_actions(tmp_path_factory):
+    """A random R(2+1)D-18 with the default geometry (16 frames, 112 px) on the first 2 s of the NBA clip."""
+    from recognizers import make_checkpoint
+
+    video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
+    folder = tmp_path_factory.mktemp("nba_actions")
+    labels = ("block", "pass", "run", "dribble", "shoot", "ball in hand", "defense", "pick", "no_action", "walk")
+    ckpt = make_checkpoint(folder / "r2plus1d.pt", labels=labels, background=None, clip_len=16, crop_size=112, resize=128)
+    out = folder / "nba.mp4"
+    args = ["analyze", str(video), "--out", str(out), "--detector", str(need_asset(ONNX_DETECTOR)), "--recognizer", str(ckpt), "--end", "2", "--quiet"]
+    assert main(args) == 0
+    return video, out, labels
+
+
+def test_real_clip_with_recognizer_writes_a_consistent_timeline(nba_actions):
+    from hoopsense.pipeline.export import read_timeline_csv
+
+    video, out, labels = nba_actions
+    fps = probe(video).fps
+    tracks = read_tracks_csv(out.with_name("nba.tracks.csv"))
+    events = read_timeline_csv(out.with_name("nba.timeline.csv"))
+    assert len(events) >= 5  # about ten players, each visible for the whole 2 s
+    for e in events:
+        frames = tracks["frame"][tracks["player_id"] == e["player_id"]]
+        assert len(frames) and frames.min() <= e["start_frame"] <= e["end_frame"] <= frames.max()
+        assert e["action"] in labels
+        assert e["start_s"] == pytest.approx(e["start_frame"] / fps, abs=1e-3)
+        assert e["end_s"] == pytest.approx((e["end_frame"] + 1) / fps, abs=1e-3)
+        assert e["duration_s"] >= 0.5 - 1e-3
+    assert probe(out).n_frames == 60
+
+
+def test_real_clip_video_shows_the_action_labels(nba_actions):
+    import supervision as sv
+
+    from hoopsense.pipeline.export import read_timeline_csv
+    from hoopsense.pipeline.render import Renderer
+
+    video, out, _ = nba_actions
+    k = 40
+    tracks = read_tracks_csv(out.with_name("nba.tracks.csv"))
+    events = read_timeline_csv(out.with_name("nba.timeline.csv"))
+    at = tracks["frame"] == k
+    players = sv.Detections(xyxy=np.stack([tracks[c][at] for c in ("x1", "y1", "x2", "y2")], axis=1), confidence=tracks["confidence"][at])
+    players.tracker_id = tracks["player_id"][at]
+    labels = {e["player_id"]: f"{e['action']} {e['confidence']:.2f}" for e in events if e["start_frame"] <= k <= e["end_frame"]}
+    assert labels
+    with VideoReader(video, pixel_format="bgr24") as r:
+        source = next(f.image for f in r if f.index == k)
+    with VideoReader(out, pixel_format="bgr24") as r:
+        shown = next(f.image for f in r if f.index == k).astype(int)
+    renderer = Renderer(source.shape[0])
+    with_actions = renderer.draw(source, players, labels).astype(int)
+    ids_only = renderer.draw(source, players, {}).astype(int)
+    mask = np.abs(with_actions - ids_only).sum(axis=2) > 60  # pixels that the action text changes
+    assert mask.sum() > 500
+    closer_to_actions = np.abs(shown - with_actions).sum(axis=2)[mask].mean()
+    closer_to_ids = np.abs(shown - ids_only).sum(axis=2)[mask].mean()
+    assert closer_to_actions < 0.5 * closer_to_ids, (closer_to_actions, closer_to_ids)
