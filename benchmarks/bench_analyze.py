@@ -20,23 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT.parent / "shared" / "assets"
+from _common import ASSETS, peak_mib
+from _common import run_child as _run
+
 DEFAULT_CLIPS = [
     ASSETS / "footage" / "gym_warmup_1080p.mp4",
     ASSETS / "footage" / "nba_broadcast_wide_854x480.mp4",
 ]
-
-
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child_hoopsense(clip: str, detector: str, video: bool) -> dict:
@@ -53,7 +47,7 @@ def child_hoopsense(clip: str, detector: str, video: bool) -> dict:
         "wall_s": result.wall_s,
         "players": len(result.players),
         "stage_s": result.stage_s,
-        "peak_mib": _peak_mib(),
+        "peak_mib": peak_mib(),
     }
 
 
@@ -70,15 +64,11 @@ def child_yolo_track(clip: str, detector: str) -> dict:
         if result.boxes.id is not None:
             ids.update(int(i) for i in result.boxes.id.tolist())
     wall = time.perf_counter() - started
-    return {"frames": frames, "fps": frames / wall, "wall_s": wall, "players": len(ids), "peak_mib": _peak_mib()}
+    return {"frames": frames, "fps": frames / wall, "wall_s": wall, "players": len(ids), "peak_mib": peak_mib()}
 
 
 def run_child(kind: str, clip: Path, detector: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--clip", str(clip), "--detector", detector]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{kind} on {clip.name} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _run(__file__, kind, "--clip", str(clip), "--detector", detector)
 
 
 def loop_clip(clip: Path, times: int, out: Path) -> Path:

@@ -95,6 +95,9 @@ def test_clip_options_change_the_windows(tmp_path, video, checkpoint, fake_detec
     assert run_cli("analyze", video, "--no-video", "--out", out, "--recognizer", checkpoint, "--clip-len", "8", "--stride", "8", "--quiet") == 0
     run = json.loads((tmp_path / "g.run.json").read_text())
     assert (run["recognizer"]["clip_len"], run["recognizer"]["stride"]) == (8, 8)
+    import torch
+
+    assert run["recognizer"]["batch_size"] == (16 if torch.cuda.is_available() else 1)  # measured best per device
     assert not (tmp_path / "g.mp4").exists()
     assert (tmp_path / "g.timeline.json").exists()
 

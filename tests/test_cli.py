@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakes import ShapeDetector
+from synth import make_video
+
 from hoopsense.cli import main
 from hoopsense.video import probe
-from synth import make_video
 
 
 def run_cli(*args):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 from recognizers import make_checkpoint
 
 from hoopsense.errors import WeightsError
-from hoopsense.recognizer.model import FORMAT, build_model, load_checkpoint, read_checkpoint, save_checkpoint
+from hoopsense.recognizer.model import (
+    FORMAT,
+    build_model,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_round_trip_keeps_metadata_and_weights(tmp_path):

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import FOOTAGE, ONNX_DETECTOR, need_asset
+
 from hoopsense.cli import main
 from hoopsense.pipeline.export import read_tracks_csv
 from hoopsense.tracker.detector import PERSON, Detector, DetectorConfig

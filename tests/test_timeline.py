@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from hoopsense.errors import ConfigError
-from hoopsense.pipeline.timeline import ActionEvent, Timeline, TimelineConfig, build_events
+from hoopsense.pipeline.timeline import (
+    ActionEvent,
+    Timeline,
+    TimelineConfig,
+    build_events,
+)
 from hoopsense.recognizer.config import WindowPrediction
 
 LABELS = ("dribble", "shoot")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from fakes import detections
+
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.analyze import DelayLine, _Tracked
 from hoopsense.tracker import filters

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from hoopsense.recognizer.transforms import center_crop, clips_to_tensor, crop_square, resize_short_side, square_box
+from hoopsense.recognizer.transforms import (
+    center_crop,
+    clips_to_tensor,
+    crop_square,
+    resize_short_side,
+    square_box,
+)
 
 
 def test_square_box_is_centred_and_padded():

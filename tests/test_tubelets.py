@@ -7,7 +7,12 @@ import pytest
 import supervision as sv
 
 from hoopsense.errors import ConfigError
-from hoopsense.recognizer.tubelets import SegmentEnd, Tubelet, TubeletBuilder, TubeletConfig
+from hoopsense.recognizer.tubelets import (
+    SegmentEnd,
+    Tubelet,
+    TubeletBuilder,
+    TubeletConfig,
+)
 
 W, H = 320, 240
 

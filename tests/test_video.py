@@ -3,10 +3,10 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
+from synth import make_video, shapes_frame
 
 from hoopsense.errors import VideoError
 from hoopsense.video import VideoReader, VideoWriter, probe, upright
-from synth import make_video, shapes_frame
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from hoopsense import __version__
@@ -35,12 +42,11 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from hoopsense.pipeline.timeline import TimelineConfig
-    from hoopsense.recognizer.config import PRECISIONS, RecognizerConfig
+    from hoopsense.recognizer.config import PRECISIONS
     from hoopsense.tracker.detector import DetectorConfig
     from hoopsense.tracker.tracker import TrackerConfig
 
-    # the defaults shown in --help
-    _DET, _TRK, _REC, _TL = DetectorConfig(), TrackerConfig(), RecognizerConfig("-"), TimelineConfig()  # noqa: N806
+    _DET, _TRK, _TL = DetectorConfig(), TrackerConfig(), TimelineConfig()  # noqa: N806 - the defaults shown in --help
     parser = argparse.ArgumentParser(prog="hoopsense", description="Per-player analysis of basketball video.")
     parser.add_argument("--version", action="version", version=f"hoopsense {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--recognizer", help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files")
     rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
     rec.add_argument("--stride", type=int, default=None, help="frames between clip starts (default: half a clip)")
-    rec.add_argument("--batch-size", type=int, default=_REC.batch_size, help=f"clips per recognizer batch (default: {_REC.batch_size})")
-    rec.add_argument("--precision", choices=PRECISIONS, default=_REC.precision, help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 (fast on CPUs with AMX) or fp16")
+    rec.add_argument("--batch-size", type=int, default=None, help="clips per recognizer batch, all players together (default: 16 on CUDA, 1 on CPU where bigger batches are slower)")
+    rec.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 (fast on CPUs with AMX) or fp16")
     rec.add_argument("--min-event-s", type=float, default=_TL.min_event_s, help=f"shortest action event in seconds; shorter runs merge into their neighbour (default: {_TL.min_event_s})")
     rec.add_argument("--smooth", type=int, default=_TL.smooth, help=f"odd number of clip windows averaged per decision (default: {_TL.smooth})")
     rec.add_argument("--keep-background", action="store_true", help="keep events of the checkpoint's background class (e.g. no_action)")
@@ -201,7 +207,11 @@ def _summary(result) -> None:  # noqa: ANN001
 def _inspect(args: argparse.Namespace) -> int:
     import json
 
-    from hoopsense.recognizer.model import ARCHITECTURES, parameter_count, read_checkpoint
+    from hoopsense.recognizer.model import (
+        ARCHITECTURES,
+        parameter_count,
+        read_checkpoint,
+    )
     from hoopsense.weights import sha256_of
 
     meta, state = read_checkpoint(args.checkpoint)

@@ -20,7 +20,12 @@ from typing import Protocol
 
 from hoopsense.pipeline.timeline import Timeline
 from hoopsense.recognizer.recognizer import Recognizer
-from hoopsense.recognizer.tubelets import SegmentEnd, Tubelet, TubeletBuilder, TubeletConfig
+from hoopsense.recognizer.tubelets import (
+    SegmentEnd,
+    Tubelet,
+    TubeletBuilder,
+    TubeletConfig,
+)
 
 
 class _TrackedFrame(Protocol):
@@ -50,7 +55,7 @@ class ActionStage:
         self.builder = TubeletBuilder(tubelets, fill=recognizer.fill)
         self.keep_images = keep_images
         self.clock = clock
-        self.batch_size = recognizer.config.batch_size
+        self.batch_size = recognizer.batch_size
         self._pending: deque[Tubelet | SegmentEnd] = deque()
         self._n_pending = 0
         self._queue: deque = deque()

@@ -24,7 +24,8 @@ class WindowPrediction:
 
 @dataclass(frozen=True)
 class RecognizerConfig:
-    """``checkpoint``: a hoopsense recognizer file. ``batch_size`` clips per forward pass.
+    """``checkpoint``: a hoopsense recognizer file. ``batch_size`` clips per forward pass
+    (None: 16 on CUDA, 1 on CPU, where larger batches measured slower and bigger).
 
     ``precision``: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``bf16``
     (much faster on CPUs with AMX/AVX-512 BF16) or ``fp16`` (CUDA only).
@@ -32,11 +33,11 @@ class RecognizerConfig:
 
     checkpoint: str
     device: str = "auto"
-    batch_size: int = 8
+    batch_size: int | None = None
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 1024:
+        if self.batch_size is not None and not 1 <= self.batch_size <= 1024:
             raise ConfigError(f"--batch-size must be in [1, 1024], got {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")

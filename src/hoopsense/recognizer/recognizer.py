@@ -28,6 +28,7 @@ class Recognizer:
         model, self.meta = load_checkpoint(self.path)
         self.device = torch.device(pick_device(config.device))
         self.dtype = _pick_dtype(config.precision, self.device)
+        self.batch_size = config.batch_size or (16 if self.device.type == "cuda" else 1)
         # channels-last 3D lets oneDNN pick its fast convolution kernels on CPU (about 1.7x for R(2+1)D).
         self._memory_format = torch.channels_last_3d if self.device.type == "cpu" else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self._memory_format)
@@ -62,8 +63,8 @@ class Recognizer:
         out = []
         if self.device.type == "cpu" and torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        for i in range(0, len(clips), self.config.batch_size):
-            x = clips_to_tensor(clips[i : i + self.config.batch_size], crop_size=self.meta.crop_size, mean=self.meta.mean, std=self.meta.std)
+        for i in range(0, len(clips), self.batch_size):
+            x = clips_to_tensor(clips[i : i + self.batch_size], crop_size=self.meta.crop_size, mean=self.meta.mean, std=self.meta.std)
             x = x.to(self.device, memory_format=self._memory_format, non_blocking=True)
             with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
                 logits = self.model(x)

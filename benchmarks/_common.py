@@ -1,0 +1,27 @@
+"""Helpers shared by the benchmark scripts: child processes and peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT.parent / "shared" / "assets"
+DETECTOR = ASSETS / "detector" / "yolov8n_int8.onnx"
+
+
+def peak_mib() -> float:
+    """Peak resident memory of this process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(script: str, *args: str) -> dict:
+    """Run ``script --child ...`` in a fresh Python (so its peak memory is its own); return its last JSON line."""
+    cmd = [sys.executable, script, "--child", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
