@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hoopsense.pipeline.analyze import DelayLine, _Tracked
+from hoopsense.pipeline.analyze import DelayLine, TrackedFrame
 from hoopsense.tracker.detector import Detector, DetectorConfig
 from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
 from hoopsense.video import VideoReader
@@ -47,7 +47,7 @@ def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: f
     count: dict[int, int] = {}
     per_frame: list[int] = []
 
-    def emit(item: _Tracked) -> None:
+    def emit(item: TrackedFrame) -> None:
         per_frame.append(len(item.players))
         for tid, box in zip(item.players.tracker_id.tolist(), item.players.xyxy):
             first.setdefault(tid, (item.index, box))
@@ -56,7 +56,7 @@ def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: f
 
     for i, d in enumerate(dets):
         players = tracker.update(d[d.confidence >= conf])
-        for ready in delay.push(_Tracked(i, i / fps, None, players)):
+        for ready in delay.push(TrackedFrame(i, i / fps, None, players)):
             emit(ready)
     for ready in delay.flush():
         emit(ready)

@@ -44,7 +44,8 @@ def shapes_video(tmp_path) -> Path:
 
 @pytest.fixture
 def fake_detector(monkeypatch) -> ShapeDetector:
-    """Replace the YOLO detector used by ``analyze`` with one that finds the synthetic rectangles."""
+    """Replace the YOLO detector used by ``analyze`` and ``clips`` with one that finds the synthetic rectangles."""
     detector = ShapeDetector()
     monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: detector)
+    monkeypatch.setattr("hoopsense.training.clips.Detector", lambda config: detector)
     return detector

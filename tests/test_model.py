@@ -107,4 +107,4 @@ def test_plain_torchvision_weights_initialise_the_backbone(tmp_path):
 def test_kinetics_download_offline_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(WeightsError, match=r"r2plus1d_18-91a641e6\.pth.*pass the file's path"):
-        build_model("r2plus1d_18", 3, init="kinetics400")
+        build_model("r2plus1d_18", 3, init="pretrained")

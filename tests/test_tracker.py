@@ -3,7 +3,7 @@ import pytest
 from fakes import detections
 
 from hoopsense.errors import ConfigError
-from hoopsense.pipeline.analyze import DelayLine, _Tracked
+from hoopsense.pipeline.analyze import DelayLine, TrackedFrame
 from hoopsense.tracker import filters
 from hoopsense.tracker.detector import BALL, PERSON, DetectorConfig
 from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
@@ -99,7 +99,7 @@ def test_config_validation_names_the_argument():
 def _tracked(index, ids):
     dets = detections([(i, 0, i + 1, 1) for i in ids])
     dets.tracker_id = np.asarray(ids, dtype=int)
-    return _Tracked(index, index / 30, None, dets)
+    return TrackedFrame(index, index / 30, None, dets)
 
 
 def test_delay_line_drops_short_tracks_and_keeps_all_rows_of_long_ones():

@@ -506,3 +506,33 @@ class VideoWriter:
                 self._audio.close()
         finally:
             self._container.close()
+
+
+def read_frames(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """Decode a short clip whole: RGB uint8 ``(N, H, W, 3)``, upright, at most ``max_frames`` frames.
+
+    For training clips of a few seconds; game footage is streamed with
+    :class:`VideoReader` instead. Raises :class:`VideoError` for unreadable
+    files or clips without a decodable frame.
+    """
+    path = Path(path)
+    container = _open(path)
+    frames: list[np.ndarray] = []
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rotation = 0
+        for frame in container.decode(stream):
+            if not frames:
+                rotation = _normalise_rotation(frame.rotation)
+            frames.append(upright(frame.to_ndarray(format="rgb24"), rotation))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    except av.error.FFmpegError as exc:
+        if not frames:
+            raise VideoError(f"cannot decode {path} ({_reason(exc)})") from exc
+    finally:
+        container.close()
+    if not frames:
+        raise VideoError(f"{path} has no decodable frame")
+    return np.stack(frames)

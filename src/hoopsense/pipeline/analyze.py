@@ -138,7 +138,9 @@ class AnalysisInterrupted(HoopsenseError):
 
 
 @dataclass
-class _Tracked:
+class TrackedFrame:
+    """A frame after tracking: index, time, BGR image (None when not needed) and its players."""
+
     index: int
     time_s: float
     image: np.ndarray | None
@@ -156,29 +158,31 @@ class DelayLine:
     def __init__(self, min_frames: int) -> None:
         self.lag = max(0, min_frames - 1)
         self.min_frames = min_frames
-        self._queue: deque[_Tracked] = deque()
+        self._queue: deque[TrackedFrame] = deque()
         self.hits: dict[int, int] = {}
 
-    def push(self, item: _Tracked) -> Iterator[_Tracked]:
+    def push(self, item: TrackedFrame) -> Iterator[TrackedFrame]:
         for tid in item.players.tracker_id:
             self.hits[int(tid)] = self.hits.get(int(tid), 0) + 1
         self._queue.append(item)
         while len(self._queue) > self.lag:
             yield self._release(self._queue.popleft())
 
-    def flush(self) -> Iterator[_Tracked]:
+    def flush(self) -> Iterator[TrackedFrame]:
         while self._queue:
             yield self._release(self._queue.popleft())
 
-    def _release(self, item: _Tracked) -> _Tracked:
+    def _release(self, item: TrackedFrame) -> TrackedFrame:
         players = item.players
         if len(players):
             keep = np.array([self.hits[int(t)] >= self.min_frames for t in players.tracker_id], dtype=bool)
             players = players[keep]
-        return _Tracked(item.index, item.time_s, item.image, players)
+        return TrackedFrame(item.index, item.time_s, item.image, players)
 
 
-class _Stages:
+class StageClock:
+    """Seconds spent per pipeline stage."""
+
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
@@ -188,7 +192,7 @@ class _Stages:
         return now
 
 
-def _batches(frames: Iterator[Frame], size: int, stages: _Stages) -> Iterator[list[Frame]]:
+def _batches(frames: Iterator[Frame], size: int, stages: StageClock) -> Iterator[list[Frame]]:
     batch: list[Frame] = []
     t = time.perf_counter()
     for frame in frames:
@@ -200,6 +204,40 @@ def _batches(frames: Iterator[Frame], size: int, stages: _Stages) -> Iterator[li
             t = time.perf_counter()
     if batch:
         yield batch
+
+
+def open_reader(
+    meta: VideoMeta, detector: Detector, *, start_s: float, end_s: float | None, full: bool
+) -> tuple[VideoReader, float]:
+    """A BGR reader that also scales frames down to the detector's input, and that scale.
+
+    The detector's input is made in the decoding thread (one colour conversion
+    pass); the full-size picture is decoded only when ``full`` (drawing or
+    cutting player crops) or when the detector takes the frame as it is.
+    """
+    small_size = detector.input_size(meta.width, meta.height)  # never larger than the frame
+    scaled = small_size != (meta.width, meta.height)
+    reader = VideoReader(
+        meta.path, start_s=start_s, end_s=end_s, pixel_format="bgr24", meta=meta,
+        small_size=small_size if scaled else None, full=full or not scaled,
+    )
+    return reader, small_size[0] / meta.width
+
+
+def detect_and_track(
+    reader: VideoReader, detector: Detector, tracker: PlayerTracker, batch_size: int, scale: float, stages: StageClock
+) -> Iterator[tuple[Frame, sv.Detections]]:
+    """Each decoded frame with its tracked players; the detector runs on batches of frames."""
+    for batch in _batches(iter(reader), batch_size, stages):
+        t = time.perf_counter()
+        images = [f.small if f.small is not None else f.image for f in batch]
+        detections = detector.detect(images, bgr=True, scale=scale)
+        stages.add("detect", t)
+        for frame, dets in zip(batch, detections):
+            t = time.perf_counter()
+            players = tracker.update(dets)
+            stages.add("track", t)
+            yield frame, players
 
 
 def analyze(
@@ -278,7 +316,7 @@ class _Actions:
     timeline_config: TimelineConfig
     fps: float
 
-    def stage(self, keep_images: bool, clock: _Stages) -> ActionStage:
+    def stage(self, keep_images: bool, clock: StageClock) -> ActionStage:
         meta = self.recognizer.meta
         timeline = Timeline(meta.labels, self.fps, self.timeline_config, meta.background)
         return ActionStage(self.recognizer, self.tubelets, timeline, keep_images=keep_images, clock=clock)
@@ -306,7 +344,7 @@ def _run(
     on_frame: Callable[[int], None] | None,
 ) -> AnalysisResult:
     result = AnalysisResult(meta=meta)
-    stages = _Stages()
+    stages = StageClock()
     render = "video" in tmp
     tracker = PlayerTracker(options.tracker, meta.height, meta.fps)
     delay = DelayLine(options.tracker.min_track_frames)
@@ -323,22 +361,13 @@ def _run(
         else None
     )
     tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"))
-    # The detector's input is scaled down in the decoding thread (one colour
-    # conversion pass); the full-size picture is decoded only when drawing or
-    # cutting player crops needs it.
-    small_size = detector.input_size(meta.width, meta.height)  # never larger than the frame
-    scaled = small_size != (meta.width, meta.height)
-    scale = small_size[0] / meta.width  # 1.0 when not scaled
     full = render or stage is not None
-    reader = VideoReader(
-        meta.path, start_s=options.start_s, end_s=options.end_s, pixel_format="bgr24", meta=meta,
-        small_size=small_size if scaled else None, full=full or not scaled,
-    )
+    reader, scale = open_reader(meta, detector, start_s=options.start_s, end_s=options.end_s, full=full)
     if on_start:
         on_start(meta, _expected_frames(meta, options))
     started = time.perf_counter()
 
-    def emit(item: _Tracked, labels: dict[int, str]) -> None:
+    def emit(item: TrackedFrame, labels: dict[int, str]) -> None:
         t = time.perf_counter()
         tracks.write(item.index, item.time_s, item.players)
         for tid in item.players.tracker_id:
@@ -353,7 +382,7 @@ def _run(
             writer.write(canvas)
             stages.add("encode", t)
 
-    def release(items: Iterator[_Tracked]) -> None:
+    def release(items: Iterator[TrackedFrame]) -> None:
         for ready in items:
             if stage is None:
                 emit(ready, {})
@@ -364,19 +393,11 @@ def _run(
     interrupted = failed = False
     try:
         with reader:
-            for batch in _batches(iter(reader), options.detector.batch_size, stages):
-                t = time.perf_counter()
-                images = [f.small if f.small is not None else f.image for f in batch]
-                detections = detector.detect(images, bgr=True, scale=scale)
-                t = stages.add("detect", t)
-                for frame, dets in zip(batch, detections):
-                    t = time.perf_counter()
-                    players = tracker.update(dets)
-                    stages.add("track", t)
-                    release(delay.push(_Tracked(frame.index, frame.time_s, frame.image if full else None, players)))
-                    result.frames += 1
-                    if on_frame:
-                        on_frame(result.frames)
+            for frame, players in detect_and_track(reader, detector, tracker, options.detector.batch_size, scale, stages):
+                release(delay.push(TrackedFrame(frame.index, frame.time_s, frame.image if full else None, players)))
+                result.frames += 1
+                if on_frame:
+                    on_frame(result.frames)
     except KeyboardInterrupt:
         interrupted = True
     except BaseException:

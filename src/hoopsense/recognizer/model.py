@@ -33,32 +33,65 @@ KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 @dataclass(frozen=True)
 class Architecture:
-    """A torchvision video backbone: its builder name and Kinetics-400 weights enum."""
+    """A network family: how to build it, its torchvision pretrained weights and their normalisation."""
 
     name: str
-    builder: str  # function in torchvision.models.video
-    weights_enum: str  # e.g. "R2Plus1D_18_Weights"
+    kind: str  # "video": torchvision.models.video builder; "frames": FrameCNN over a 2D builder
+    builder: str
+    weights_enum: str  # torchvision weights enum holding the pretrained weights
+    weights_member: str
+    pretrained_on: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
     description: str
 
     def build(self) -> Any:
+        """The network with its original pretrained head (400 or 1000 classes), random weights."""
+        if self.kind == "frames":
+            from hoopsense.recognizer.frames import FrameCNN
+
+            return FrameCNN(num_classes=1000)
         from torchvision.models import video
 
         return getattr(video, self.builder)(weights=None)
 
-    def kinetics_weights(self) -> Any:
+    def pretrained_weights(self) -> Any:
+        import torchvision.models as tvm
         from torchvision.models import video
 
-        return getattr(video, self.weights_enum).KINETICS400_V1
+        module = video if self.kind == "video" else tvm
+        return getattr(getattr(module, self.weights_enum), self.weights_member)
+
+    def adapt(self, state: dict) -> dict:
+        """Map a torchvision state dict to this network's parameter names."""
+        if self.kind == "frames":
+            from hoopsense.recognizer.frames import from_torchvision_state
+
+            return from_torchvision_state(state)
+        return state
+
+
+def _video(name: str, enum: str, description: str) -> Architecture:
+    return Architecture(name, "video", name, enum, "KINETICS400_V1", "Kinetics-400", KINETICS_MEAN, KINETICS_STD, description)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
-        Architecture("r2plus1d_18", "r2plus1d_18", "R2Plus1D_18_Weights", "R(2+1)D-18: 3D conv split into 2D space + 1D time (default)"),
-        Architecture("r3d_18", "r3d_18", "R3D_18_Weights", "R3D-18: full 3D convolutions"),
-        Architecture("mc3_18", "mc3_18", "MC3_18_Weights", "MC3-18: 3D convolutions in the early layers, 2D later"),
+        _video("r2plus1d_18", "R2Plus1D_18_Weights", "R(2+1)D-18: 3D conv split into 2D space + 1D time (default)"),
+        _video("r3d_18", "R3D_18_Weights", "R3D-18: full 3D convolutions"),
+        _video("mc3_18", "MC3_18_Weights", "MC3-18: 3D convolutions in the early layers, 2D later"),
+        Architecture(
+            "frames-efficientnet_b0", "frames", "efficientnet_b0", "EfficientNet_B0_Weights", "IMAGENET1K_V1",
+            "ImageNet-1k", IMAGENET_MEAN, IMAGENET_STD,
+            "EfficientNet-B0 on each frame, averaged over time (frame-based baseline)",
+        ),
     )
 }
 
@@ -135,11 +168,12 @@ class CheckpointMeta:
 
 
 def build_model(architecture: str, num_classes: int, init: str | Path | None = None) -> Any:
-    """A torchvision video network with a fresh ``num_classes`` head.
+    """A network with a fresh ``num_classes`` head.
 
-    ``init``: None (random weights), ``"kinetics400"`` (torchvision's own
-    weights API: downloaded once into the torch hub cache) or a local
-    ``.pth`` file of the Kinetics-400 model (e.g. ``r2plus1d_18-91a641e6.pth``).
+    ``init``: None (random weights), ``"pretrained"`` (torchvision's own
+    weights API: Kinetics-400 for the video networks, ImageNet for the frame
+    baseline; downloaded once into torch's hub cache) or a local ``.pth`` file
+    holding those weights (e.g. ``r2plus1d_18-91a641e6.pth``).
     """
     import torch
 
@@ -150,29 +184,34 @@ def build_model(architecture: str, num_classes: int, init: str | Path | None = N
     arch = ARCHITECTURES[architecture]
     model = arch.build()
     if init is not None:
-        state = _kinetics_state(arch, init)
+        state = arch.adapt(_pretrained_state(arch, init))
         _load_state(model, state, f"initial weights {init}", architecture)
     model.fc = torch.nn.Linear(model.fc.in_features, num_classes)
     return model
 
 
-def _kinetics_state(arch: Architecture, init: str | Path) -> dict:
+def pretrained_cached(architecture: str) -> Path:
+    """Where torchvision keeps the pretrained weights of ``architecture`` once downloaded."""
     import torch
 
-    if str(init) == "kinetics400":
-        weights = arch.kinetics_weights()
-        filename = os.path.basename(weights.url)
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    weights = ARCHITECTURES[architecture].pretrained_weights()
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+def _pretrained_state(arch: Architecture, init: str | Path) -> dict:
+    if str(init) == "pretrained":
+        weights = arch.pretrained_weights()
+        cached = pretrained_cached(arch.name)
         if offline() and not cached.is_file():
             raise WeightsError(
-                f"Kinetics-400 weights for {arch.name} are not cached ({cached}) and HOOPSENSE_OFFLINE is set; "
+                f"{arch.pretrained_on} weights for {arch.name} are not cached ({cached}) and HOOPSENSE_OFFLINE is set; "
                 f"download {weights.url} elsewhere and pass the file's path"
             )
         try:
             return weights.get_state_dict(progress=False, check_hash=True)
         except (urllib.error.URLError, OSError, RuntimeError) as exc:
             raise WeightsError(
-                f"cannot fetch Kinetics-400 weights for {arch.name} from {weights.url} ({exc}); "
+                f"cannot fetch {arch.pretrained_on} weights for {arch.name} from {weights.url} ({exc}); "
                 f"on a machine without internet download the file elsewhere and pass its path"
             ) from exc
     path = Path(init).expanduser()

@@ -96,7 +96,12 @@ def clips_to_tensor(
     ``(x / 255 - mean) / std``.
     """
     batch = np.stack([center_crop(c, crop_size) for c in clips])  # (B, T, S, S, 3) uint8
-    x = torch.from_numpy(batch).permute(0, 4, 1, 2, 3).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    return normalise_batch(torch.from_numpy(batch), mean=mean, std=std)
+
+
+def normalise_batch(batch: torch.Tensor, *, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """RGB uint8 ``(B, T, H, W, 3)`` -> normalised float32 ``(B, 3, T, H, W)``: ``(x / 255 - mean) / std``."""
+    x = batch.permute(0, 4, 1, 2, 3).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1, 1)
     return x.sub_(m).div_(s).contiguous()

@@ -1,0 +1,1 @@
+"""Fine-tuning and evaluation of the recognizer: datasets, leakage-free splits, augmentation, loop, metrics."""

@@ -1,0 +1,161 @@
+"""``hoopsense evaluate``: a checkpoint on a labelled clip set -> metrics, confusion matrix, curves, report.
+
+Clips are preprocessed by the recognizer exactly as at inference (the
+checkpoint's clip length, frame step, resize, centre crop and normalisation).
+The report folder is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hoopsense.errors import ConfigError, OutputError
+from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
+from hoopsense.training.data import (
+    ClipDataset,
+    ClipGeometry,
+    default_workers,
+    make_loader,
+)
+from hoopsense.training.datasets import ClipSet
+from hoopsense.training.metrics import (
+    Report,
+    classification_report,
+    plot_confusion,
+    plot_history,
+)
+from hoopsense.training.splits import load_split, records_of
+
+
+@dataclass
+class EvalResult:
+    report: Report
+    subset: str
+    clips: int
+    out_dir: Path
+    files: list[Path]
+
+
+def _pick_subset(data: ClipSet, subset: str, split_file: Path | None, checkpoint_split: str | None):
+    split_path = split_file
+    if split_path is None and checkpoint_split and Path(checkpoint_split).is_file():
+        try:
+            load_split(Path(checkpoint_split), data)
+            split_path = Path(checkpoint_split)
+        except ConfigError:
+            split_path = None  # the training split was made for another dataset
+    if subset == "all":
+        return data.records, "all", None
+    if split_path is None:
+        if subset != "auto":
+            raise ConfigError(f"--subset {subset} needs a split file (--split, or the one the checkpoint was trained with)")
+        return data.records, "all", None
+    split = load_split(split_path, data)
+    if subset == "auto":
+        subset = "test" if split.test else "val"
+    ids = split.subset(subset)
+    if not ids:
+        raise ConfigError(f"the {subset} subset of {split_path} is empty")
+    return records_of(data, ids), subset, split_path
+
+
+def evaluate(
+    checkpoint: Path,
+    data: ClipSet,
+    out_dir: Path,
+    *,
+    subset: str = "auto",
+    split_file: Path | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    workers: int | None = None,
+    on_batch=None,
+) -> EvalResult:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise OutputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"output folder does not exist: {out_dir.parent}")
+    rec = Recognizer(RecognizerConfig(str(checkpoint), device=device, batch_size=batch_size, precision="fp32"))
+    meta = rec.meta
+    unknown = [name for name in data.labels if name not in meta.labels]
+    if unknown:
+        raise ConfigError(f"the dataset has classes the checkpoint does not know: {', '.join(unknown)} (checkpoint labels: {', '.join(meta.labels)})")
+    to_model = np.array([meta.labels.index(name) for name in data.labels])
+    records, subset, split_path = _pick_subset(data, subset, split_file, meta.training.get("split_file"))
+    geometry = ClipGeometry(meta.clip_len, meta.frame_step, meta.resize, meta.crop_size, data.fit, rec.fill)
+    loader = make_loader(ClipDataset(records, geometry), 8, shuffle=False, workers=default_workers() if workers is None else workers)
+    y_true, y_pred = [], []
+    for clips, labels in loader:
+        probs = rec.predict_clips(list(clips.numpy()))
+        y_pred += probs.argmax(1).tolist()
+        y_true += to_model[labels.numpy()].tolist()
+        if on_batch:
+            on_batch(len(y_true), len(records))
+    report = classification_report(y_true, y_pred, meta.labels)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        files = _write_report(tmp, report, checkpoint, meta, data, subset, split_path)
+        if out_dir.exists():
+            out_dir.rmdir()
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return EvalResult(report, subset, len(records), out_dir, [out_dir / f.name for f in files])
+
+
+def _write_report(folder: Path, report: Report, checkpoint: Path, meta, data: ClipSet, subset: str, split_path) -> list[Path]:
+    files = []
+    metrics = {"checkpoint": str(checkpoint), "dataset": str(data.root), "format": data.format, "subset": subset,
+               "split_file": str(split_path) if split_path else None, **report.to_dict()}
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    files.append(folder / "metrics.json")
+    with open(folder / "per_class.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("label", "precision", "recall", "f1", "support"))
+        for name, p, r, f, s in zip(report.labels, report.precision, report.recall, report.f1, report.support):
+            w.writerow((name, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", int(s)))
+    files.append(folder / "per_class.csv")
+    for name, matrix, fmt in (("confusion.csv", report.confusion, "{:d}"), ("confusion_normalised.csv", report.normalised(), "{:.4f}")):
+        with open(folder / name, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(("true \\ predicted", *report.labels))
+            for label, row in zip(report.labels, matrix):
+                w.writerow((label, *(fmt.format(v.item()) for v in row)))
+        files.append(folder / name)
+    files.append(plot_confusion(report, folder / "confusion.png"))
+    history_file = meta.training.get("history_file")
+    curves = None
+    if history_file and Path(history_file).is_file():
+        history = json.loads(Path(history_file).read_text())
+        if history:
+            curves = plot_history(history, folder / "curves.png")
+            files.append(curves)
+    lines = [
+        f"# Evaluation of `{checkpoint.name}`",
+        "",
+        f"- dataset: `{data.root}` ({data.format}), subset **{subset}**, {int(report.support.sum())} clips",
+        f"- architecture: {meta.architecture}, clip {meta.clip_len} frames (step {meta.frame_step}), crop {meta.crop_size} px",
+        f"- **accuracy {report.accuracy:.4f}**, **macro-F1 {report.macro_f1:.4f}**",
+    ]
+    if meta.metrics:
+        lines.append(f"- at training time: validation macro-F1 {meta.metrics.get('val_macro_f1', float('nan')):.4f} (epoch {meta.metrics.get('epoch')})")
+    lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for name, p, r, f, s in zip(report.labels, report.precision, report.recall, report.f1, report.support):
+        lines.append(f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | {int(s)} |")
+    lines += ["", "![confusion matrix](confusion.png)"]
+    if curves:
+        lines += ["", "![training curves](curves.png)"]
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+    files.append(folder / "report.md")
+    return files
