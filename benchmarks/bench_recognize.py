@@ -86,6 +86,7 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
     import numpy as np
     import torch
 
+    from hoopsense.devices import use_all_cores
     from hoopsense.pipeline.render import Renderer
     from hoopsense.recognizer.model import load_checkpoint
     from hoopsense.tracker.detector import Detector, DetectorConfig
@@ -95,7 +96,7 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
     meta = probe(clip)
     model, info = load_checkpoint(ckpt)
     detector = Detector(DetectorConfig(weights=str(DETECTOR)))
-    torch.set_num_threads(len(os.sched_getaffinity(0)))  # the same threads as hoopsense (Ultralytics pins 1)
+    use_all_cores()  # the same threads as hoopsense (Ultralytics pins 1)
     tracker = PlayerTracker(TrackerConfig(), meta.height, meta.fps)
     renderer = Renderer(meta.height)
     mean = torch.tensor(info.mean).view(3, 1, 1, 1)

@@ -163,3 +163,24 @@ def test_real_clip_video_shows_the_action_labels(nba_actions):
     closer_to_actions = np.abs(shown - with_actions).sum(axis=2)[mask].mean()
     closer_to_ids = np.abs(shown - ids_only).sum(axis=2)[mask].mean()
     assert closer_to_actions < 0.5 * closer_to_ids, (closer_to_actions, closer_to_ids)
+
+
+def test_clips_from_real_footage_train_unchanged(tmp_path):
+    import json
+
+    from hoopsense.recognizer.model import read_checkpoint
+
+    video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
+    clips = tmp_path / "clips"
+    args = ["clips", str(video), "--out", str(clips), "--detector", str(need_asset(ONNX_DETECTOR)), "--end", "2", "--quiet"]
+    assert main(args) == 0
+    annotations = json.loads((clips / "annotation_dict.json").read_text())
+    assert len(annotations) >= 10  # about ten players, 60 frames, 16-frame clips
+    rows = (clips / "clips.csv").read_text().splitlines()[1:]
+    assert len({r.split(",")[1] for r in rows}) >= 8
+    out = tmp_path / "own.pt"
+    train = ["train", str(clips), "--out", str(out), "--epochs", "1", "--init", "none", "--clip-len", "8", "--frame-step", "2",
+             "--resize", "48", "--crop-size", "40", "--workers", "0"]
+    assert main(train) == 0
+    meta, _ = read_checkpoint(out)
+    assert meta.training["clips_train"] + meta.training["clips_val"] == len(annotations)

@@ -56,21 +56,24 @@ def test_resume_refuses_other_settings_or_a_missing_state(data, tmp_path, capsys
     assert "no training state" in capsys.readouterr().err
 
 
-def test_resume_after_interruption(data, tmp_path, monkeypatch):
+def test_resume_after_interruption(data, tmp_path, monkeypatch, capsys):
     from hoopsense.training import loop
 
     out = tmp_path / "m.pt"
+    real = loop.predict
     calls = {"n": 0}
-    real = loop._save_state
 
-    def stop_after_first_epoch(*args, **kwargs):
-        real(*args, **kwargs)
+    def ctrl_c_in_second_validation(*args, **kwargs):
         calls["n"] += 1
-        raise KeyboardInterrupt
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_save_state", stop_after_first_epoch)
+    monkeypatch.setattr(loop, "predict", ctrl_c_in_second_validation)
     assert run_cli("train", data, "--out", out, "--epochs", "2", "--init", "none", *TINY) == 130
-    monkeypatch.setattr(loop, "_save_state", real)
+    err = capsys.readouterr().err
+    assert "training stopped after epoch 1" in err and "--resume" in err and "Traceback" not in err
+    monkeypatch.setattr(loop, "predict", real)
     first = json.loads((tmp_path / "m.history.json").read_text())
     assert [h["epoch"] for h in first] == [1]
     assert run_cli("train", data, "--out", out, "--epochs", "2", "--init", "none", "--resume", *TINY) == 0

@@ -203,7 +203,10 @@ def _train(args: argparse.Namespace) -> int:
             tasks[epoch] = progress.add_task("train", total=steps, epoch=epoch, loss=loss)
         progress.update(tasks[epoch], completed=step, loss=loss)
 
+    done: list[int] = []
+
     def on_epoch(r: dict) -> None:
+        done.append(r["epoch"])
         progress.console.print(
             f"epoch {r['epoch']}: train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.3f} | "
             f"val loss {r['val_loss']:.4f} acc {r['val_accuracy']:.3f} macro-F1 {r['val_macro_f1']:.3f} | "
@@ -212,7 +215,15 @@ def _train(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught, progress:
         warnings.simplefilter("always")
-        result = train(data, config, args.out, split_file=args.split, resume=args.resume, on_step=on_step, on_epoch=on_epoch)
+        try:
+            result = train(data, config, args.out, split_file=args.split, resume=args.resume, on_step=on_step, on_epoch=on_epoch)
+        except KeyboardInterrupt:
+            stopped = HoopsenseError(
+                f"training stopped after epoch {done[-1]}; {args.out} holds the best epoch so far; continue with --resume"
+                if done else "training stopped before the first epoch ended; nothing to resume"
+            )
+            stopped.exit_code = 130
+            raise stopped from None
     for w in caught:
         if "training from scratch" in str(w.message):
             err_console.print(f"[yellow]warning:[/] {w.message}")

@@ -26,3 +26,19 @@ def pick_device(device: str) -> str:
     if device.isdigit():
         return f"cuda:{device}"
     return device
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def use_all_cores() -> None:
+    """Give torch every usable core (Ultralytics sets ``OMP_NUM_THREADS=1`` when imported)."""
+    import torch
+
+    cores = usable_cores()
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)

@@ -4,12 +4,17 @@ An :class:`OutputSet` hands out temporary paths for the files of one run.
 ``commit()`` renames them all to their final names; ``commit_partial()``
 renames them to ``<stem>.partial<suffix>`` (for an interrupted run);
 ``discard()`` deletes them. A run that fails never leaves a file under a
-final name that looks complete.
+final name that looks complete. :func:`atomic_folder` does the same for a
+folder of results.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hoopsense.errors import OutputError
@@ -76,3 +81,32 @@ class OutputSet:
         for tmp, _ in self._items:
             tmp.unlink(missing_ok=True)
         self._items = []
+
+
+def check_new_folder(final: Path) -> None:
+    """Raise :class:`OutputError` unless ``final`` can be created as a new folder (absent, or empty)."""
+    final = Path(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())):
+        raise OutputError(f"{final} already exists and is not an empty folder; choose a new --out")
+    if not final.parent.is_dir():
+        raise OutputError(f"output folder does not exist: {final.parent}")
+
+
+@contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder to fill; when the block ends normally it becomes ``final``.
+
+    On any error or interruption the temporary folder is removed, so ``final``
+    never holds a half-written result.
+    """
+    final = Path(final)
+    check_new_folder(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            final.rmdir()
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

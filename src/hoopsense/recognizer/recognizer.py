@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hoopsense.devices import pick_device
+from hoopsense.devices import pick_device, use_all_cores
 from hoopsense.errors import ConfigError
 from hoopsense.recognizer.config import PRECISIONS, RecognizerConfig, WindowPrediction
 from hoopsense.recognizer.model import CheckpointMeta, load_checkpoint
@@ -33,8 +32,6 @@ class Recognizer:
         self._memory_format = torch.channels_last_3d if self.device.type == "cpu" else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self._memory_format)
         self.clips = 0
-        # Ultralytics sets OMP_NUM_THREADS=1 when imported; use every core we may run on.
-        self.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -61,8 +58,8 @@ class Recognizer:
     def predict_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities float32 ``(N, C)`` for RGB uint8 clips ``(T, H, W, 3)`` (H, W >= crop size)."""
         out = []
-        if self.device.type == "cpu" and torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
+        if self.device.type == "cpu":
+            use_all_cores()
         for i in range(0, len(clips), self.batch_size):
             x = clips_to_tensor(clips[i : i + self.batch_size], crop_size=self.meta.crop_size, mean=self.meta.mean, std=self.meta.std)
             x = x.to(self.device, memory_format=self._memory_format, non_blocking=True)

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hoopsense.errors import ConfigError, NoPlayersError, OutputError
+from hoopsense.errors import ConfigError, NoPlayersError
+from hoopsense.outputs import atomic_folder, check_new_folder
 from hoopsense.pipeline.analyze import (
     DelayLine,
     StageClock,
@@ -117,25 +115,15 @@ def cut_clips(
 ) -> ClipsResult:
     options = options or ClipsOptions()
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OutputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"output folder does not exist: {out_dir.parent}")
+    check_new_folder(out_dir)
     meta = meta or probe(source)
     detector = detector or Detector(options.detector)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         result = _cut(meta, tmp, options, detector, on_start, on_frame)
         if not result.clips:
             raise NoPlayersError(
                 f"no clips cut from {meta.path}: no player was visible for the {options.tubelets.span} frames a clip needs"
             )
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     result.out_dir = out_dir
     return result
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from hoopsense.devices import usable_cores
 from hoopsense.errors import VideoError
 from hoopsense.training.augment import Augment, prepare_clip
 from hoopsense.training.datasets import ClipRecord
@@ -88,5 +88,4 @@ def make_loader(dataset: ClipDataset, batch_size: int, *, shuffle: bool, workers
 
 
 def default_workers() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(4, cores - 1))
+    return max(0, min(4, usable_cores() - 1))

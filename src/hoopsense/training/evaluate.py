@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hoopsense.errors import ConfigError, OutputError
+from hoopsense.errors import ConfigError
+from hoopsense.outputs import atomic_folder, check_new_folder
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
 from hoopsense.training.data import (
     ClipDataset,
@@ -80,10 +78,7 @@ def evaluate(
     on_batch=None,
 ) -> EvalResult:
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise OutputError(f"{out_dir} already exists and is not an empty folder; choose a new --out")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"output folder does not exist: {out_dir.parent}")
+    check_new_folder(out_dir)  # before the work, not only when writing
     rec = Recognizer(RecognizerConfig(str(checkpoint), device=device, batch_size=batch_size, precision="fp32"))
     meta = rec.meta
     unknown = [name for name in data.labels if name not in meta.labels]
@@ -102,15 +97,8 @@ def evaluate(
             on_batch(len(y_true), len(records))
     report = classification_report(y_true, y_pred, meta.labels)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         files = _write_report(tmp, report, checkpoint, meta, data, subset, split_path)
-        if out_dir.exists():
-            out_dir.rmdir()
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return EvalResult(report, subset, len(records), out_dir, [out_dir / f.name for f in files])
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from hoopsense import __version__
-from hoopsense.devices import check_device_name, pick_device
+from hoopsense.devices import check_device_name, pick_device, use_all_cores
 from hoopsense.errors import ConfigError, WeightsError
 from hoopsense.recognizer.model import (
     ARCHITECTURES,
@@ -229,6 +229,8 @@ def train(
         raise ConfigError(f"--background {background!r} is not one of the labels {list(data.labels)}")
 
     device = torch.device(pick_device(config.device))
+    if device.type == "cpu":
+        use_all_cores()
     amp = device.type == "cuda"
     arch = ARCHITECTURES[config.architecture]
     memory_format = torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
