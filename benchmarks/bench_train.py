@@ -26,7 +26,7 @@ from hoopsense.recognizer.model import ARCHITECTURES, build_model
 from hoopsense.recognizer.transforms import normalise_batch
 
 
-def compute_throughput(arch: str, batch: int, steps: int) -> float:
+def compute_throughput(arch: str, batch: int, steps: int, dtype: torch.dtype = torch.float32) -> float:
     spec = ARCHITECTURES[arch]
     model = build_model(arch, 10).train()
     fmt = torch.channels_last_3d if spec.kind == "video" else torch.contiguous_format
@@ -38,7 +38,9 @@ def compute_throughput(arch: str, batch: int, steps: int) -> float:
 
     def step() -> None:
         x = normalise_batch(clips, mean=spec.mean, std=spec.std).contiguous(memory_format=fmt)
-        loss = loss_fn(model(x), y)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -50,7 +52,7 @@ def compute_throughput(arch: str, batch: int, steps: int) -> float:
     return steps * batch / (time.perf_counter() - started)
 
 
-def loop_throughput(arch: str, batch: int, clips: int) -> float:
+def loop_throughput(arch: str, batch: int, clips: int, precision: str = "fp32") -> float:
     from hoopsense.training.datasets import load_dataset
     from hoopsense.training.loop import TrainConfig, train
     from hoopsense.video import VideoWriter
@@ -68,7 +70,7 @@ def loop_throughput(arch: str, batch: int, clips: int) -> float:
             ann[f"{i:07d}"] = i % 4
         (root / "annotation_dict.json").write_text(json.dumps(ann))
         (root / "labels_dict.json").write_text(json.dumps({str(i): f"class{i}" for i in range(4)}))
-        config = TrainConfig(architecture=arch, epochs=1, batch_size=batch, init="none", val_fraction=0.125)
+        config = TrainConfig(architecture=arch, epochs=1, batch_size=batch, init="none", val_fraction=0.125, precision=precision)
         result = train(load_dataset(root, "spacejam"), config, Path(tmp) / "m.pt")
     return result.history[0]["train_clips_per_s"]
 
@@ -79,13 +81,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--clips", type=int, default=64, help="clips in the loop measurement")
+    parser.add_argument("--precision", nargs="*", default=["fp32", "bf16"], choices=["fp32", "bf16"], help="CPU precisions to measure")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda: {torch.cuda.is_available()}")
     for arch in args.arch:
-        c = compute_throughput(arch, args.batch_size, args.steps)
-        print(f"{arch:24s} batch {args.batch_size}: compute {c:6.2f} clips/s ({1000 / c:6.0f} ms/clip)")
-        lp = loop_throughput(arch, args.batch_size, args.clips)
-        print(f"{arch:24s} batch {args.batch_size}: hoopsense train loop {lp:6.2f} clips/s")
+        for precision in args.precision:
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+            c = compute_throughput(arch, args.batch_size, args.steps, dtype)
+            print(f"{arch:24s} {precision} batch {args.batch_size}: compute {c:6.2f} clips/s ({1000 / c:6.0f} ms/clip)")
+            lp = loop_throughput(arch, args.batch_size, args.clips, precision)
+            print(f"{arch:24s} {precision} batch {args.batch_size}: hoopsense train loop {lp:6.2f} clips/s")
 
 
 if __name__ == "__main__":

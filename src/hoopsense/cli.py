@@ -151,6 +151,7 @@ def _add_train_parser(sub) -> None:  # noqa: ANN001
     t.add_argument("--seed", type=int, default=d.seed, help=f"seed of the split, sampling and augmentation (default: {d.seed})")
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips (for classes defined by direction)")
     t.add_argument("--background", default="auto", help="label meaning 'no action' (default: no_action when present; 'none' for no such class)")
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="auto (fp16 mixed precision on CUDA, fp32 on CPU), fp32, bf16 (about 3x faster on CPUs with AMX) or fp16")
     t.add_argument("--resume", action="store_true", help="continue an interrupted training from the state beside --out")
 
 
@@ -185,7 +186,7 @@ def _train(args: argparse.Namespace) -> int:
         clip_len=args.clip_len, frame_step=args.frame_step, resize=args.resize, crop_size=args.crop_size,
         init=args.init, train_layers=tuple(x.strip() for x in args.train_layers.split(",") if x.strip()) if args.train_layers else None,
         balance=args.balance, patience=args.patience, val_fraction=args.val_fraction, seed=args.seed, workers=args.workers,
-        device=args.device, augment=Augment(flip=not args.no_flip),
+        device=args.device, precision=args.precision, augment=Augment(flip=not args.no_flip),
         background=None if args.background == "none" else args.background,
     )
     data = _load_data(args)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hoopsense.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
 
@@ -42,3 +47,18 @@ def use_all_cores() -> None:
     cores = usable_cores()
     if torch.get_num_threads() != cores:
         torch.set_num_threads(cores)
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """Compute dtype for ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) on a torch device.
+
+    ``auto`` is fp16 on CUDA and fp32 elsewhere; fp16 needs CUDA."""
+    import torch
+
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hoopsense.devices import pick_device, use_all_cores
-from hoopsense.errors import ConfigError
+from hoopsense.devices import pick_device, pick_dtype, use_all_cores
 from hoopsense.recognizer.config import PRECISIONS, RecognizerConfig, WindowPrediction
 from hoopsense.recognizer.model import CheckpointMeta, load_checkpoint
 from hoopsense.recognizer.transforms import clips_to_tensor
@@ -26,7 +25,7 @@ class Recognizer:
         self.path: Path = resolve(config.checkpoint, option="--recognizer")
         model, self.meta = load_checkpoint(self.path)
         self.device = torch.device(pick_device(config.device))
-        self.dtype = _pick_dtype(config.precision, self.device)
+        self.dtype = pick_dtype(config.precision, self.device)
         self.batch_size = config.batch_size or (16 if self.device.type == "cuda" else 1)
         # channels-last 3D lets oneDNN pick its fast convolution kernels on CPU (about 1.7x for R(2+1)D).
         self._memory_format = torch.channels_last_3d if self.device.type == "cpu" else torch.contiguous_format
@@ -75,11 +74,3 @@ class Recognizer:
         """One :class:`WindowPrediction` per tubelet, in order."""
         probs = self.predict_clips([t.crops for t in tubelets])
         return [WindowPrediction(t.track_id, t.start_frame, t.end_frame, p) for t, p in zip(tubelets, probs)]
-
-
-def _pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from hoopsense import __version__
-from hoopsense.devices import check_device_name, pick_device, use_all_cores
+from hoopsense.devices import check_device_name, pick_device, pick_dtype, use_all_cores
 from hoopsense.errors import ConfigError, WeightsError
 from hoopsense.recognizer.model import (
     ARCHITECTURES,
@@ -79,6 +79,7 @@ class TrainConfig:
     seed: int = 0
     workers: int | None = None
     device: str = "auto"
+    precision: str = "auto"
     augment: Augment = field(default_factory=Augment)
     background: str | None = "auto"
 
@@ -172,7 +173,7 @@ def _class_counts(records, n: int) -> np.ndarray:
     return np.bincount([r.label for r in records], minlength=n)
 
 
-def predict(model: nn.Module, loader, device: torch.device, meta_mean, meta_std, *, amp: bool, memory_format) -> tuple[np.ndarray, np.ndarray, float]:
+def predict(model: nn.Module, loader, device: torch.device, meta_mean, meta_std, *, dtype: torch.dtype, memory_format) -> tuple[np.ndarray, np.ndarray, float]:
     """Logits-argmax predictions, labels and mean loss over a loader."""
     model.eval()
     preds, labels, losses = [], [], 0.0
@@ -181,7 +182,7 @@ def predict(model: nn.Module, loader, device: torch.device, meta_mean, meta_std,
         for clips, y in loader:
             x = normalise_batch(clips.to(device), mean=meta_mean, std=meta_std).contiguous(memory_format=memory_format)
             y = y.to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = model(x)
             losses += float(criterion(logits.float(), y))
             preds.append(logits.argmax(1).cpu().numpy())
@@ -231,7 +232,7 @@ def train(
     device = torch.device(pick_device(config.device))
     if device.type == "cpu":
         use_all_cores()
-    amp = device.type == "cuda"
+    dtype = pick_dtype(config.precision, device)  # mixed precision: weights stay fp32
     arch = ARCHITECTURES[config.architecture]
     memory_format = torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
     model, init_text = _init_model(config, n)
@@ -257,7 +258,7 @@ def train(
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train_loader)
     scheduler = _schedule(optimizer, max(1, int(config.warmup_epochs * steps_per_epoch)), config.epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     history: list[dict] = []
     best: dict = {}
@@ -289,9 +290,9 @@ def train(
         for step, (clips, y) in enumerate(train_loader, start=1):
             x = normalise_batch(clips.to(device, non_blocking=True), mean=arch.mean, std=arch.std).contiguous(memory_format=memory_format)
             y = y.to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = model(x)
-                loss = criterion(logits.float(), y)
+            loss = criterion(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -303,7 +304,7 @@ def train(
             if on_step:
                 on_step(epoch, step, steps_per_epoch, loss_sum / seen)
         train_s = time.perf_counter() - started
-        pred, true, val_loss = predict(model, val_loader, device, arch.mean, arch.std, amp=amp, memory_format=memory_format)
+        pred, true, val_loss = predict(model, val_loader, device, arch.mean, arch.std, dtype=dtype, memory_format=memory_format)
         report = classification_report(true, pred, data.labels)
         record = {
             "epoch": epoch,
@@ -347,6 +348,7 @@ def _save_best(out, model, meta_base, record, config, data, split, split_file, f
         "balance": config.balance,
         "epochs": config.epochs,
         "batch_size": config.batch_size,
+        "precision": config.precision,
         "lr": config.lr,
         "seed": config.seed,
         "augment": asdict(config.augment),
