@@ -175,3 +175,12 @@ def test_clips_cut_from_a_game_train_unchanged(tmp_path, fake_detector, capsys):
     assert read_checkpoint(out)[0].background == "no_action"
     assert run_cli("clips", game, "--out", clips, "--quiet") == 1  # never overwrites a labelled folder
     assert "already exists" in capsys.readouterr().err
+
+
+def test_bf16_mixed_precision_trains_on_cpu(data, tmp_path, capsys):
+    out = tmp_path / "b.pt"
+    assert run_cli("train", data, "--out", out, "--epochs", "1", "--init", "none", "--precision", "bf16", *TINY) == 0
+    meta, state = read_checkpoint(out)
+    assert meta.training["precision"] == "bf16" and state["fc.weight"].dtype == torch.float32  # weights stay fp32
+    assert run_cli("train", data, "--out", tmp_path / "c.pt", "--epochs", "1", "--precision", "fp16", "--device", "cpu", *TINY) == 1
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err
