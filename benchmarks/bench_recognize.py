@@ -87,7 +87,7 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
     import torch
 
     from hoopsense.devices import use_all_cores
-    from hoopsense.pipeline.render import Renderer
+    from hoopsense.pipeline.render import Renderer, action_colours
     from hoopsense.recognizer.model import load_checkpoint
     from hoopsense.tracker.detector import Detector, DetectorConfig
     from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
@@ -98,12 +98,12 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
     detector = Detector(DetectorConfig(weights=str(DETECTOR)))
     use_all_cores()  # the same threads as hoopsense (Ultralytics pins 1)
     tracker = PlayerTracker(TrackerConfig(), meta.height, meta.fps)
-    renderer = Renderer(meta.height)
+    renderer = Renderer(meta.height, action_colours(info.labels, info.background))
     mean = torch.tensor(info.mean).view(3, 1, 1, 1)
     std = torch.tensor(info.std).view(3, 1, 1, 1)
     crops: dict[int, list] = defaultdict(list)
     seen: dict[int, int] = defaultdict(int)
-    shown: dict[int, str] = {}
+    shown: dict[int, tuple[str, int]] = {}
     frames = clips = 0
     recognize_s = 0.0
     started = time.perf_counter()
@@ -128,7 +128,7 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
                     with torch.no_grad():
                         probs = torch.softmax(model(x), dim=1)[0]
                     k = int(probs.argmax())
-                    shown[int(tid)] = f"{info.labels[k]} {float(probs[k]):.2f}"
+                    shown[int(tid)] = (f"{info.labels[k]} {float(probs[k]):.2f}", k)
                     recognize_s += time.perf_counter() - t
                     clips += 1
             writer.write(renderer.draw(frame.image, players, shown))

@@ -70,8 +70,9 @@ def test_actions_reach_the_video_and_the_timeline_files(tmp_path, video, checkpo
     assert len(drawn) == 60  # one entry per video frame, from frame 0
     for e in events:
         for f in range(e["start_frame"], e["end_frame"] + 1):
-            text = drawn[f].get(e["player_id"], "")
+            text, colour = drawn[f].get(e["player_id"], ("", -1))
             assert text.startswith(e["action"] + " "), (f, e, text)
+            assert colour == ("dribble", "shoot", "pass").index(e["action"])  # the action's colour, as in the report
     labelled = sum(len(d) for d in drawn)
     assert labelled == sum(e["end_frame"] - e["start_frame"] + 1 for e in events)
     doc = json.loads(out.with_name("game.timeline.json").read_text())

@@ -140,22 +140,26 @@ def test_real_clip_video_shows_the_action_labels(nba_actions):
     import supervision as sv
 
     from hoopsense.pipeline.export import read_timeline_csv
-    from hoopsense.pipeline.render import Renderer
+    from hoopsense.pipeline.render import Renderer, action_colours
 
-    video, out, _ = nba_actions
+    video, out, names = nba_actions
     k = 40
     tracks = read_tracks_csv(out.with_name("nba.tracks.csv"))
     events = read_timeline_csv(out.with_name("nba.timeline.csv"))
     at = tracks["frame"] == k
     players = sv.Detections(xyxy=np.stack([tracks[c][at] for c in ("x1", "y1", "x2", "y2")], axis=1), confidence=tracks["confidence"][at])
     players.tracker_id = tracks["player_id"][at]
-    labels = {e["player_id"]: f"{e['action']} {e['confidence']:.2f}" for e in events if e["start_frame"] <= k <= e["end_frame"]}
+    labels = {
+        e["player_id"]: (f"{e['action']} {e['confidence']:.2f}", names.index(e["action"]))
+        for e in events
+        if e["start_frame"] <= k <= e["end_frame"]
+    }
     assert labels
     with VideoReader(video, pixel_format="bgr24") as r:
         source = next(f.image for f in r if f.index == k)
     with VideoReader(out, pixel_format="bgr24") as r:
         shown = next(f.image for f in r if f.index == k).astype(int)
-    renderer = Renderer(source.shape[0])
+    renderer = Renderer(source.shape[0], action_colours(names))
     with_actions = renderer.draw(source, players, labels).astype(int)
     ids_only = renderer.draw(source, players, {}).astype(int)
     mask = np.abs(with_actions - ids_only).sum(axis=2) > 60  # pixels that the action text changes

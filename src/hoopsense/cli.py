@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     rng.add_argument("--start", type=_positive_float, default=0.0, help="start time in seconds (default: 0)")
     rng.add_argument("--end", type=_positive_float, default=None, help="end time in seconds (default: end of video)")
     a.add_argument("--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)")
+    a.add_argument("--report", type=Path, help="also write the coach review page (HTML) here")
     a.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     _add_train_parser(sub)
@@ -103,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--start", type=_positive_float, default=0.0, help="start time in seconds (default: 0)")
     c.add_argument("--end", type=_positive_float, default=None, help="end time in seconds (default: end of video)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("report", help="(re)build the HTML coach review page of an earlier analysis")
+    r.add_argument("run", type=Path, help="the analysis: its folder, its .run.json or its annotated video")
+    r.add_argument("--out", type=Path, help="page to write (default: <stem>.report.html beside the run)")
+    r.add_argument("--embed-video", choices=("auto", "always", "never"), default="auto", help="embed the annotated video in the page (auto: when at most 25 MB) or link it by relative path")
 
     i = sub.add_parser("inspect", help="print a recognizer checkpoint's metadata")
     i.add_argument("checkpoint", type=Path, help="recognizer checkpoint (.pt)")
@@ -374,13 +380,28 @@ def _analyze(args: argparse.Namespace) -> int:
     )
     if not recognize and not args.quiet:
         err_console.print("note: no --recognizer given: tracking only (no actions, no timeline files)")
+    if args.report is not None and args.report.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--report must be an .html file, got {args.report}")
     progress = _progress("analysing", args.quiet)
     on_start, on_frame = _progress_callbacks(progress)
 
     with progress:
         result = analyze(args.input, paths, options, meta=meta, on_start=on_start, on_frame=on_frame)
+    if args.report is not None:
+        from hoopsense.report.page import write_report
+
+        report = write_report(paths.run_json, args.report)
+        result.outputs.append(report)
     if not args.quiet:
         _summary(result)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from hoopsense.report.page import write_report
+
+    out = write_report(args.run, args.out, embed=args.embed_video)
+    console.print(f"wrote {out}")
     return 0
 
 
@@ -462,6 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "clips":
             return _clips(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "inspect":
             return _inspect(args)
         if args.command == "weights":

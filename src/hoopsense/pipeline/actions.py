@@ -65,7 +65,7 @@ class ActionStage:
         self.windows = 0
         self.provisional_frames = 0
 
-    def push(self, item: _TrackedFrame) -> Iterator[tuple[_TrackedFrame, dict[int, str]]]:
+    def push(self, item: _TrackedFrame) -> Iterator[tuple[_TrackedFrame, dict[int, tuple[str, int]]]]:
         """Add a tracked frame (BGR image required); yield the frames whose labels are ready."""
         t = time.perf_counter()
         self._enqueue(self.builder.push(item.index, item.image, item.players))
@@ -74,7 +74,7 @@ class ActionStage:
         self._infer(full_batches_only=True)
         yield from self._release(drain=False)
 
-    def flush(self, *, infer: bool = True) -> Iterator[tuple[_TrackedFrame, dict[int, str]]]:
+    def flush(self, *, infer: bool = True) -> Iterator[tuple[_TrackedFrame, dict[int, tuple[str, int]]]]:
         """End of the video: classify what is left (unless ``infer`` is False) and release every frame."""
         self._enqueue(self.builder.finish())
         if infer:
@@ -121,7 +121,7 @@ class ActionStage:
     def _ready(self, item: _TrackedFrame) -> bool:
         return all(self.timeline.final_until(int(t)) >= item.index for t in item.players.tracker_id)  # type: ignore[attr-defined]
 
-    def _release(self, *, drain: bool) -> Iterator[tuple[_TrackedFrame, dict[int, str]]]:
+    def _release(self, *, drain: bool) -> Iterator[tuple[_TrackedFrame, dict[int, tuple[str, int]]]]:
         while self._queue:
             head = self._queue[0]
             if not drain and not self._ready(head):
@@ -136,5 +136,5 @@ class ActionStage:
             for tid in head.players.tracker_id:  # type: ignore[attr-defined]
                 found = self.timeline.label_at(int(tid), head.index)
                 if found is not None:
-                    labels[int(tid)] = f"{found[0]} {found[1]:.2f}"
+                    labels[int(tid)] = (f"{found[0]} {found[1]:.2f}", self.timeline.labels.index(found[0]))
             yield head, labels

@@ -27,7 +27,7 @@ from hoopsense.errors import ConfigError, HoopsenseError, NoPlayersError
 from hoopsense.outputs import OutputSet
 from hoopsense.pipeline.actions import ActionStage
 from hoopsense.pipeline.export import TrackWriter
-from hoopsense.pipeline.render import Renderer
+from hoopsense.pipeline.render import Renderer, action_colours
 from hoopsense.pipeline.reports import write_reports
 from hoopsense.pipeline.timeline import ActionEvent, Timeline, TimelineConfig
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
@@ -349,7 +349,8 @@ def _run(
     tracker = PlayerTracker(options.tracker, meta.height, meta.fps)
     delay = DelayLine(options.tracker.min_track_frames)
     stage = actions.stage(keep_images=render, clock=stages) if actions is not None else None
-    renderer = Renderer(meta.height) if render else None
+    palette = action_colours(actions.recognizer.meta.labels, actions.recognizer.meta.background) if actions else None
+    renderer = Renderer(meta.height, palette) if render else None
     writer = (
         VideoWriter(
             tmp["video"], meta.width, meta.height, meta.fps_fraction or meta.fps,
@@ -367,7 +368,7 @@ def _run(
         on_start(meta, _expected_frames(meta, options))
     started = time.perf_counter()
 
-    def emit(item: TrackedFrame, labels: dict[int, str]) -> None:
+    def emit(item: TrackedFrame, labels: dict[int, tuple[str, int]]) -> None:
         t = time.perf_counter()
         tracks.write(item.index, item.time_s, item.players)
         for tid in item.players.tracker_id:

@@ -1,42 +1,74 @@
-"""Drawing players on frames for the annotated video."""
+"""Drawing players and their actions on frames for the annotated video.
+
+Colours are shared with the HTML report: a player's ellipse and ``#ID`` label
+use :func:`player_colour` (supervision's default palette by player ID), and
+an action's label uses :func:`action_colours` (one colour per class, grey for
+the background class).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import supervision as sv
 
+ACTION_PALETTE = (
+    "#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#d6409f", "#0f9ab0",
+    "#8a8a12", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+)
+BACKGROUND_COLOUR = "#757575"
+PLAYER_PALETTE = sv.ColorPalette.DEFAULT
+
+
+def player_colour(player_id: int) -> str:
+    """Hex colour of a player's ellipse and ID label in the video."""
+    return PLAYER_PALETTE.by_idx(int(player_id)).as_hex()
+
+
+def action_colours(labels: Sequence[str], background: str | None = None) -> list[str]:
+    """Hex colour per class (index = class index); the background class is grey."""
+    return [BACKGROUND_COLOUR if name == background else ACTION_PALETTE[i % len(ACTION_PALETTE)] for i, name in enumerate(labels)]
+
 
 class Renderer:
-    """Draws an ellipse at each player's feet with a ``#ID`` label under it (plus optional text).
+    """Draws an ellipse at each player's feet with a ``#ID`` label under it, and the
+    current action above the player in the action's colour.
 
-    Colours follow the player ID, so a player keeps one colour for the whole
-    video. Frames are BGR uint8 ``(H, W, 3)``; sizes scale with the frame height.
+    Frames are BGR uint8 ``(H, W, 3)``; sizes scale with the frame height.
+    ``action_palette`` lists the hex colour of each class (see :func:`action_colours`).
     """
 
-    def __init__(self, frame_height: int) -> None:
+    def __init__(self, frame_height: int, action_palette: Sequence[str] | None = None) -> None:
         scale = max(0.4, frame_height / 1080)
-        self._ellipse = sv.EllipseAnnotator(thickness=max(2, int(round(3 * scale))), color_lookup=sv.ColorLookup.TRACK)
+        thickness = max(1, int(round(2 * scale)))
+        padding = max(2, int(round(6 * scale)))
+        self._ellipse = sv.EllipseAnnotator(thickness=max(2, int(round(3 * scale))), color=PLAYER_PALETTE, color_lookup=sv.ColorLookup.TRACK)
         self._label = sv.LabelAnnotator(
-            text_scale=0.9 * scale,
-            text_thickness=max(1, int(round(2 * scale))),
-            text_padding=max(2, int(round(6 * scale))),
-            text_position=sv.Position.BOTTOM_CENTER,
-            color_lookup=sv.ColorLookup.TRACK,
-            smart_position=False,
+            color=PLAYER_PALETTE, text_scale=0.9 * scale, text_thickness=thickness, text_padding=padding,
+            text_position=sv.Position.BOTTOM_CENTER, color_lookup=sv.ColorLookup.TRACK, smart_position=False,
+        )
+        palette = sv.ColorPalette.from_hex(list(action_palette)) if action_palette else sv.ColorPalette.from_hex([BACKGROUND_COLOUR])
+        self._action = sv.LabelAnnotator(
+            color=palette, text_color=sv.Color.WHITE, text_scale=0.8 * scale, text_thickness=thickness, text_padding=padding,
+            text_position=sv.Position.TOP_CENTER, smart_position=False,
         )
 
-    def draw(self, image: np.ndarray, players: sv.Detections, extra: Mapping[int, str] | None = None) -> np.ndarray:
-        """Return a new annotated copy of ``image`` (BGR uint8); ``extra`` adds text after ``#ID``."""
+    def draw(self, image: np.ndarray, players: sv.Detections, actions: Mapping[int, tuple[str, int]] | None = None) -> np.ndarray:
+        """Return a new annotated copy of ``image`` (BGR uint8).
+
+        ``actions`` maps a player ID to ``(text, class index)``, e.g. ``("dribble 0.83", 3)``.
+        """
         canvas = image.copy()
         if len(players) == 0:
             return canvas
-        labels = []
-        for tid in players.tracker_id:
-            text = f"#{int(tid)}"
-            if extra and int(tid) in extra:
-                text = f"{text} {extra[int(tid)]}"
-            labels.append(text)
         canvas = self._ellipse.annotate(canvas, players)
-        return self._label.annotate(canvas, players, labels=labels)
+        canvas = self._label.annotate(canvas, players, labels=[f"#{int(t)}" for t in players.tracker_id])
+        if actions:
+            keep = np.array([int(t) in actions for t in players.tracker_id], dtype=bool)
+            if keep.any():
+                tagged = players[keep]
+                tags = [actions[int(t)] for t in tagged.tracker_id]
+                lookup = np.array([index for _, index in tags], dtype=np.int64)
+                canvas = self._action.annotate(canvas, tagged, labels=[text for text, _ in tags], custom_color_lookup=lookup)
+        return canvas

@@ -1,0 +1,1 @@
+"""The coach review report: one self-contained HTML page per analysed game."""
