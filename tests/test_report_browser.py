@@ -96,6 +96,33 @@ def test_clicking_a_segment_seeks_the_video_to_the_event(page):
     assert page.locator("#events tbody tr.current").count() >= 1
 
 
+def test_cursor_moves_along_the_lanes_while_the_video_plays(page):
+    start = page.evaluate("hoopsense.state()")["cursorX"]
+    page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; return v.play(); }")
+    page.wait_for_function("document.getElementById('video').currentTime > 0.8")
+    page.evaluate("document.getElementById('video').pause()")
+    later = page.evaluate("hoopsense.state()")
+    assert later["cursorX"] > start + 100  # the 2 s clip spans the whole lane width
+    red = page.evaluate(f"""() => {{
+        const c = document.getElementById('cursor'), g = c.getContext('2d'), dpr = window.devicePixelRatio || 1;
+        const px = g.getImageData(Math.round({later['cursorX']} * dpr), 5, 1, 1).data;
+        return [px[0], px[1], px[2], px[3]];
+    }}""")
+    assert red[0] > 200 and red[1] < 80 and red[3] > 0  # the red cursor line is drawn there
+    assert later["current"], "events under the cursor are highlighted"
+
+
+def test_download_button_saves_the_filtered_events(page, tmp_path):
+    page.locator("#min-conf").fill("0.24")
+    with page.expect_download() as info:
+        page.locator("#download").click()
+    saved = tmp_path / "events.csv"
+    info.value.save_as(saved)
+    text = saved.read_text()
+    assert text == page.evaluate("hoopsense.csv()")
+    assert len(text.strip().splitlines()) - 1 == page.evaluate("hoopsense.state()")["rows"]
+
+
 def test_filters_change_the_table_and_the_lanes(page):
     before = page.evaluate("hoopsense.state()")
     rows_before = page.locator("#events tbody tr").count()

@@ -126,7 +126,8 @@
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, cursor.width, cursor.height);
     const x = xOf(now(), width);
-    if (x < 0 || x > width) return;
+    state.cursorX = x >= 0 && x <= width ? x : null;
+    if (state.cursorX === null) return;
     g.strokeStyle = "#e02424"; g.lineWidth = 2;
     g.beginPath(); g.moveTo(x, 0); g.lineTo(x, cursor.height / dpr); g.stroke();
   }
@@ -312,7 +313,7 @@
       const width = box.clientWidth, x0 = Math.max(0, xOf(EV[i][2], width)), x1 = Math.min(width, xOf(EV[i][3], width));
       return { x: x0, y: row * LANE_H + 3, width: Math.max(1, x1 - x0), height: LANE_H - 6 };
     },
-    state: () => ({ lanes: shownPlayers().length, drawn: state.drawn, rows: state.rows.length, current: [...state.current], window: [state.w0, state.w1] }),
+    state: () => ({ lanes: shownPlayers().length, drawn: state.drawn, rows: state.rows.length, current: [...state.current], window: [state.w0, state.w1], cursorX: state.cursorX }),
     csv: csvText,
   };
   refresh();
