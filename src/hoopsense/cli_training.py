@@ -9,18 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from hoopsense.console import (
     console,
+    epoch_progress,
     err_console,
     positive_float,
     progress_callbacks,
@@ -129,11 +122,7 @@ def train_command(args: argparse.Namespace) -> int:
     data = _load_data(args)
     counts = ", ".join(f"{k} {v}" for k, v in data.counts().items())
     err_console.print(f"{len(data.records)} clips, {len(data.labels)} classes: {counts}")
-    progress = Progress(
-        TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-        TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err_console,
-    )
+    progress = epoch_progress()
     tasks: dict[int, int] = {}
 
     def on_step(epoch: int, step: int, steps: int, loss: float) -> None:

@@ -49,3 +49,12 @@ def progress_callbacks(progress: Progress):  # noqa: ANN202
         progress.update(state["task"], completed=done, fps=done / elapsed if elapsed > 0 else 0.0)  # type: ignore[arg-type]
 
     return on_start, on_frame
+
+
+def epoch_progress() -> Progress:
+    """Training progress: one bar per epoch with its steps and running loss."""
+    return Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+        TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=err_console,
+    )
