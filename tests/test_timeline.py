@@ -126,12 +126,12 @@ def test_labels_shown_online_equal_the_final_events():
         assert timeline.final_until(1) >= next_frame - 1  # never goes back
         while next_frame <= timeline.final_until(1):
             found = timeline.label_at(1, next_frame)
-            shown[next_frame] = found[0] if found else None
+            shown[next_frame] = LABELS[found[0]] if found else None
             next_frame += 1
     timeline.end_segment(1, 4 * 39 + 7)
     while next_frame <= timeline.final_until(1):
         found = timeline.label_at(1, next_frame)
-        shown[next_frame] = found[0] if found else None
+        shown[next_frame] = LABELS[found[0]] if found else None
         next_frame += 1
     expected: dict[int, str | None] = {f: None for f in range(4 * 39 + 8)}
     for e in timeline.events():

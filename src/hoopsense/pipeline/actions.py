@@ -136,5 +136,6 @@ class ActionStage:
             for tid in head.players.tracker_id:  # type: ignore[attr-defined]
                 found = self.timeline.label_at(int(tid), head.index)
                 if found is not None:
-                    labels[int(tid)] = (f"{found[0]} {found[1]:.2f}", self.timeline.labels.index(found[0]))
+                    index, confidence = found
+                    labels[int(tid)] = (f"{self.timeline.labels[index]} {confidence:.2f}", index)
             yield head, labels

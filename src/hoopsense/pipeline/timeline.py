@@ -244,13 +244,13 @@ class Timeline:
         player = self.players.get(track_id)
         return player.final_until if player is not None else -1
 
-    def label_at(self, track_id: int, frame: int) -> tuple[str, float] | None:
-        """The action name and confidence to show for a player at a frame, or None."""
+    def label_at(self, track_id: int, frame: int) -> tuple[int, float] | None:
+        """The class index (into :attr:`labels`) and confidence to show for a player at a frame, or None."""
         player = self.players.get(track_id)
         found = player.label_at(frame) if player is not None else None
         if found is None or (found[0] == self.background and not self.config.keep_background):
             return None
-        return self.labels[found[0]], found[1]
+        return found
 
     def events(self) -> list[ActionEvent]:
         """Settled events of every player, sorted by player then start frame."""

@@ -43,20 +43,20 @@ class EvalResult:
 
 
 def _pick_subset(data: ClipSet, subset: str, split_file: Path | None, checkpoint_split: str | None):
-    split_path = split_file
-    if split_path is None and checkpoint_split and Path(checkpoint_split).is_file():
-        try:
-            load_split(Path(checkpoint_split), data)
-            split_path = Path(checkpoint_split)
-        except ConfigError:
-            split_path = None  # the training split was made for another dataset
     if subset == "all":
         return data.records, "all", None
-    if split_path is None:
+    split, split_path = None, split_file
+    if split_file is not None:
+        split = load_split(split_file, data)
+    elif checkpoint_split and Path(checkpoint_split).is_file():
+        try:
+            split, split_path = load_split(Path(checkpoint_split), data), Path(checkpoint_split)
+        except ConfigError:
+            pass  # the training split was made for another dataset
+    if split is None:
         if subset != "auto":
             raise ConfigError(f"--subset {subset} needs a split file (--split, or the one the checkpoint was trained with)")
         return data.records, "all", None
-    split = load_split(split_path, data)
     if subset == "auto":
         subset = "test" if split.test else "val"
     ids = split.subset(subset)
