@@ -32,3 +32,9 @@ class ConfigError(HoopsenseError):
 
 class NoPlayersError(HoopsenseError):
     """The analysis finished but found no player to report."""
+
+
+def check_range(name: str, value: float, lo: float, hi: float, unit: str = "") -> None:
+    """Raise ``ConfigError("<name> must be in [lo, hi] <unit>, got <value>")`` unless ``lo <= value <= hi``."""
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be in [{lo}, {hi}]{' ' + unit if unit else ''}, got {value}")

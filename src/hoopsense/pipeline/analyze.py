@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
-from hoopsense.errors import ConfigError, HoopsenseError, NoPlayersError
+from hoopsense.errors import ConfigError, HoopsenseError, NoPlayersError, check_range
 from hoopsense.outputs import OutputSet
 from hoopsense.pipeline.actions import ActionStage
 from hoopsense.pipeline.export import TrackWriter
@@ -61,8 +61,7 @@ class AnalyzeOptions:
             raise ConfigError(f"--start must be >= 0 seconds, got {self.start_s}")
         if self.end_s is not None and self.end_s <= self.start_s:
             raise ConfigError(f"--end ({self.end_s}) must be greater than --start ({self.start_s})")
-        if not 0 <= self.crf <= 51:
-            raise ConfigError(f"--crf must be in [0, 51], got {self.crf}")
+        check_range("--crf", self.crf, 0, 51)
 
 
 @dataclass(frozen=True)

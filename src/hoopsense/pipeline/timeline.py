@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hoopsense.errors import ConfigError
+from hoopsense.errors import ConfigError, check_range
 from hoopsense.recognizer.config import WindowPrediction
 
 
@@ -70,8 +70,7 @@ class TimelineConfig:
     def __post_init__(self) -> None:
         if self.smooth < 1 or self.smooth % 2 == 0 or self.smooth > 31:
             raise ConfigError(f"--smooth must be an odd number of windows in [1, 31], got {self.smooth}")
-        if not 0 <= self.min_event_s <= 600:
-            raise ConfigError(f"--min-event-s must be in [0, 600] seconds, got {self.min_event_s}")
+        check_range("--min-event-s", self.min_event_s, 0, 600, "seconds")
 
     def min_frames(self, fps: float) -> int:
         return max(1, int(round(self.min_event_s * fps)))

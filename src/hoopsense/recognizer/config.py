@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hoopsense.devices import check_device_name
-from hoopsense.errors import ConfigError
+from hoopsense.errors import ConfigError, check_range
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -37,8 +37,8 @@ class RecognizerConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.batch_size is not None and not 1 <= self.batch_size <= 1024:
-            raise ConfigError(f"--batch-size must be in [1, 1024], got {self.batch_size}")
+        if self.batch_size is not None:
+            check_range("--batch-size", self.batch_size, 1, 1024)
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         check_device_name(self.device)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hoopsense import __version__
-from hoopsense.errors import ConfigError, WeightsError
+from hoopsense.errors import ConfigError, WeightsError, check_range
 from hoopsense.weights.cache import offline
 
 FORMAT = "hoopsense-recognizer"
@@ -133,16 +133,13 @@ class CheckpointMeta:
             raise ConfigError("labels must be a non-empty list of non-empty names")
         if len(set(self.labels)) != len(self.labels):
             raise ConfigError(f"labels must be unique, got {list(self.labels)}")
-        if not 1 <= self.clip_len <= 256:
-            raise ConfigError(f"clip_len must be in [1, 256], got {self.clip_len}")
-        if not 1 <= self.frame_step <= 16:
-            raise ConfigError(f"frame_step must be in [1, 16], got {self.frame_step}")
+        check_range("clip_len", self.clip_len, 1, 256)
+        check_range("frame_step", self.frame_step, 1, 16)
         if not 8 <= self.crop_size <= self.resize <= 1024:
             raise ConfigError(f"need 8 <= crop_size <= resize <= 1024, got crop_size {self.crop_size}, resize {self.resize}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ConfigError(f"mean and std need 3 values each, std > 0; got mean {self.mean}, std {self.std}")
-        if not 1.0 <= self.context <= 4.0:
-            raise ConfigError(f"context must be in [1, 4], got {self.context}")
+        check_range("context", self.context, 1, 4)
         if self.background is not None and self.background not in self.labels:
             raise ConfigError(f"background class {self.background!r} is not one of the labels {list(self.labels)}")
         if self.colour != "RGB":

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from hoopsense.errors import ConfigError
+from hoopsense.errors import ConfigError, check_range
 from hoopsense.recognizer.transforms import crop_square
 
 
@@ -47,18 +47,12 @@ class TubeletConfig:
     min_fill: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 1 <= self.clip_len <= 256:
-            raise ConfigError(f"--clip-len must be in [1, 256], got {self.clip_len}")
-        if not 1 <= self.stride <= 1024:
-            raise ConfigError(f"--stride must be in [1, 1024], got {self.stride}")
-        if not 1 <= self.frame_step <= 16:
-            raise ConfigError(f"frame_step must be in [1, 16], got {self.frame_step}")
-        if not 1.0 <= self.context <= 4.0:
-            raise ConfigError(f"context padding must be in [1, 4], got {self.context}")
-        if not 8 <= self.resize <= 1024:
-            raise ConfigError(f"crop resize must be in [8, 1024] pixels, got {self.resize}")
-        if not 0 <= self.max_gap <= 300:
-            raise ConfigError(f"max_gap must be in [0, 300] frames, got {self.max_gap}")
+        check_range("--clip-len", self.clip_len, 1, 256)
+        check_range("--stride", self.stride, 1, 1024)
+        check_range("frame_step", self.frame_step, 1, 16)
+        check_range("context padding", self.context, 1, 4)
+        check_range("crop resize", self.resize, 8, 1024, "pixels")
+        check_range("max_gap", self.max_gap, 0, 300, "frames")
         if not 0.0 < self.min_fill <= 1.0:
             raise ConfigError(f"min_fill must be in (0, 1], got {self.min_fill}")
 

@@ -16,7 +16,7 @@ import numpy as np
 import supervision as sv
 
 from hoopsense.devices import check_device_name, pick_device
-from hoopsense.errors import ConfigError, WeightsError
+from hoopsense.errors import ConfigError, WeightsError, check_range
 from hoopsense.weights import resolve
 
 PERSON = 0
@@ -50,8 +50,7 @@ class DetectorConfig:
             raise ConfigError(f"conf must be in (0, 1), got {self.conf}")
         if not 0.0 < self.iou <= 1.0:
             raise ConfigError(f"iou must be in (0, 1], got {self.iou}")
-        if not 1 <= self.batch_size <= 256:
-            raise ConfigError(f"batch_size must be in [1, 256], got {self.batch_size}")
+        check_range("batch_size", self.batch_size, 1, 256)
         check_device_name(self.device)
 
 

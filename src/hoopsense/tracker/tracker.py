@@ -12,7 +12,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from hoopsense.errors import ConfigError
+from hoopsense.errors import ConfigError, check_range
 from hoopsense.tracker import filters
 
 
@@ -52,16 +52,12 @@ class TrackerConfig:
     def __post_init__(self) -> None:
         for name in ("activation", "high_conf", "min_iou"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{name} must be in [0, 1], got {value}")
-        if not 0 <= self.lost_buffer <= 10_000:
-            raise ConfigError(f"lost_buffer must be in [0, 10000] frames, got {self.lost_buffer}")
-        if not 1 <= self.confirm_frames <= 100:
-            raise ConfigError(f"confirm_frames must be in [1, 100], got {self.confirm_frames}")
+            check_range(name, value, 0, 1)
+        check_range("lost_buffer", self.lost_buffer, 0, 10000, "frames")
+        check_range("confirm_frames", self.confirm_frames, 1, 100)
         if not 0.0 <= self.min_height < 1.0:
             raise ConfigError(f"min_height must be in [0, 1), got {self.min_height}")
-        if not 1 <= self.min_track_frames <= 10_000:
-            raise ConfigError(f"min_track_frames must be in [1, 10000], got {self.min_track_frames}")
+        check_range("min_track_frames", self.min_track_frames, 1, 10000)
         if self.court is not None and len(self.court) < 3:
             raise ConfigError(f"court polygon needs at least 3 points, got {len(self.court)}")
 

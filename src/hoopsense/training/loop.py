@@ -23,7 +23,7 @@ from torch import nn
 
 from hoopsense import __version__
 from hoopsense.devices import check_device_name, pick_device, pick_dtype, use_all_cores
-from hoopsense.errors import ConfigError, WeightsError
+from hoopsense.errors import ConfigError, WeightsError, check_range
 from hoopsense.recognizer.model import (
     ARCHITECTURES,
     CheckpointMeta,
@@ -92,16 +92,15 @@ class TrainConfig:
             ("--patience", self.patience, 1, 10_000),
         )
         for name, value, lo, hi in checks:
-            if not lo <= value <= hi:
-                raise ConfigError(f"{name} must be in [{lo}, {hi}], got {value}")
+            check_range(name, value, lo, hi)
         if not 0 < self.lr < 1:
             raise ConfigError(f"--lr must be in (0, 1), got {self.lr}")
         if not 8 <= self.crop_size <= self.resize <= 1024:
             raise ConfigError(f"need 8 <= --crop-size <= --resize <= 1024, got {self.crop_size} and {self.resize}")
         if self.balance not in BALANCE:
             raise ConfigError(f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
-        if self.workers is not None and not 0 <= self.workers <= 64:
-            raise ConfigError(f"--workers must be in [0, 64], got {self.workers}")
+        if self.workers is not None:
+            check_range("--workers", self.workers, 0, 64)
         check_device_name(self.device)
 
 
