@@ -135,16 +135,20 @@ def _init_model(config: TrainConfig, n_classes: int) -> tuple[nn.Module, str]:
     return model, (f"{arch.pretrained_on} (torchvision)" if config.init == "pretrained" else str(config.init))
 
 
+def _in_layer(name: str, layer: str) -> bool:
+    return name == layer or name.startswith(layer + ".")
+
+
 def _freeze(model: nn.Module, prefixes: tuple[str, ...] | None) -> list[nn.Parameter]:
     if not prefixes:
         return list(model.parameters())
     names = [n for n, _ in model.named_parameters()]
     for p in prefixes:
-        if not any(n == p or n.startswith(p + ".") for n in names):
+        if not any(_in_layer(n, p) for n in names):
             raise ConfigError(f"--train-layers: no layer {p!r}; layers are {', '.join(dict.fromkeys(n.split('.')[0] for n in names))}")
     trainable = []
     for n, param in model.named_parameters():
-        keep = any(n == p or n.startswith(p + ".") for p in prefixes)
+        keep = any(_in_layer(n, p) for p in prefixes)
         param.requires_grad_(keep)
         if keep:
             trainable.append(param)
