@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,13 +33,19 @@ def make_video(
     audio: str | None = None,
     rotation: int = 0,
     marker: bool = False,
+    pts: Sequence[int] | None = None,
 ) -> Path:
     """Write a synthetic video and return its path.
 
     ``audio`` is an audio codec name ("aac", "pcm_s16le", ...) to add a 440 Hz tone.
     ``rotation`` stores a counter-clockwise display rotation in the container.
     ``marker`` paints a red square in the top-left corner of every frame.
+    ``pts`` gives each frame's timestamp in units of ``1 / fps`` (default
+    ``0, 1, 2, ...``); increasing but irregular values make a variable-frame-rate
+    video, and ``n_frames`` is then ``len(pts)``.
     """
+    if pts is not None:
+        n_frames = len(pts)
     path = Path(path)
     out = av.open(str(path), mode="w", format=container_format)
     stream = out.add_stream(codec, rate=Fraction(fps))
@@ -57,7 +64,7 @@ def make_video(
         if marker:
             img[: height // 4, : width // 4] = (255, 0, 0)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-        frame.pts = i
+        frame.pts = i if pts is None else pts[i]
         frame.time_base = 1 / Fraction(fps)
         for packet in stream.encode(frame):
             out.mux(packet)
