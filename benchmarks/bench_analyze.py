@@ -34,8 +34,8 @@ DEFAULT_CLIPS = [
 
 
 def child_hoopsense(clip: str, detector: str, video: bool) -> dict:
+    from hoopsense.detection import DetectorConfig
     from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
-    from hoopsense.tracker.detector import DetectorConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = OutputPaths.beside(Path(tmp) / "out.mp4", video=video)
@@ -113,11 +113,15 @@ def main() -> None:
         tracks = run_child("tracks", clip, args.detector)
         yolo = run_child("yolo", clip, args.detector)
         stages = video["stage_s"]
-        print("hoopsense (video)   per stage, ms/frame: " + ", ".join(
-            f"{k} {1000 * v / video['frames']:.1f}" for k, v in stages.items()))
+        print(
+            "hoopsense (video)   per stage, ms/frame: "
+            + ", ".join(f"{k} {1000 * v / video['frames']:.1f}" for k, v in stages.items())
+        )
         for name, r in (("hoopsense (video)", video), ("hoopsense (--no-video)", tracks), ("YOLO.track", yolo)):
-            print(f"{name:24s} {r['fps']:6.2f} fps  {r['wall_s']:6.1f} s  peak {r['peak_mib']:7.0f} MiB  "
-                  f"players {r['players']}")
+            print(
+                f"{name:24s} {r['fps']:6.2f} fps  {r['wall_s']:6.1f} s  peak {r['peak_mib']:7.0f} MiB  "
+                f"players {r['players']}"
+            )
         print(f"tracking-only speed vs YOLO.track: {tracks['fps'] / yolo['fps']:.2f}x")
 
     clip = args.clips[-1]

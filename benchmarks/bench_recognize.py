@@ -62,9 +62,9 @@ def child_throughput(ckpt: str, precision: str) -> dict:
 
 
 def child_pipeline(clip: str, ckpt: str, seconds: float, batch: int, precision: str) -> dict:
+    from hoopsense.detection import DetectorConfig
     from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
     from hoopsense.recognizer.recognizer import RecognizerConfig
-    from hoopsense.tracker.detector import DetectorConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = OutputPaths.beside(Path(tmp) / "out.mp4", timeline=True)
@@ -75,9 +75,15 @@ def child_pipeline(clip: str, ckpt: str, seconds: float, batch: int, precision: 
         )
         result = analyze(clip, paths, options)
     return {
-        "frames": result.frames, "fps": result.fps, "wall_s": result.wall_s, "clips": result.windows,
-        "players": len(result.players), "stage_s": result.stage_s, "peak_mib": peak_mib(),
-        "provisional": result.provisional_frames, "batch_size": result.recognizer["batch_size"],
+        "frames": result.frames,
+        "fps": result.fps,
+        "wall_s": result.wall_s,
+        "clips": result.windows,
+        "players": len(result.players),
+        "stage_s": result.stage_s,
+        "peak_mib": peak_mib(),
+        "provisional": result.provisional_frames,
+        "batch_size": result.recognizer["batch_size"],
     }
 
 
@@ -86,30 +92,34 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
     import numpy as np
     import torch
 
-    from hoopsense.devices import use_all_cores
+    from hoopsense.detection import DetectorConfig, YoloDetector
     from hoopsense.pipeline.render import Renderer, action_colours
     from hoopsense.recognizer.model import load_checkpoint
-    from hoopsense.tracker.detector import Detector, DetectorConfig
-    from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
+    from hoopsense.runtime import use_all_cores
+    from hoopsense.tracking.players import PlayerTracker, TrackerConfig
     from hoopsense.video import VideoReader, VideoWriter, probe
 
     meta = probe(clip)
     model, info = load_checkpoint(ckpt)
-    detector = Detector(DetectorConfig(weights=str(DETECTOR)))
+    detector = YoloDetector(DetectorConfig(weights=str(DETECTOR)))
     use_all_cores()  # the same threads as hoopsense (Ultralytics pins 1)
-    tracker = PlayerTracker(TrackerConfig(), meta.height, meta.fps)
-    renderer = Renderer(meta.height, action_colours(info.labels, info.background))
+    tracker = PlayerTracker(TrackerConfig(), meta.width, meta.height, meta.fps)
+    renderer = Renderer(meta.height, info.labels, action_colours(info.labels, info.background))
     mean = torch.tensor(info.mean).view(3, 1, 1, 1)
     std = torch.tensor(info.std).view(3, 1, 1, 1)
     crops: dict[int, list] = defaultdict(list)
     seen: dict[int, int] = defaultdict(int)
-    shown: dict[int, tuple[str, int]] = {}
+    shown: dict[int, tuple[int, float]] = {}
     frames = clips = 0
     recognize_s = 0.0
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, VideoReader(clip, end_s=seconds, pixel_format="bgr24") as reader, VideoWriter(
-        Path(tmp) / "naive.mp4", meta.width, meta.height, meta.fps_fraction or meta.fps, pixel_format="bgr24"
-    ) as writer:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        VideoReader(clip, end_s=seconds, pixel_format="bgr24") as reader,
+        VideoWriter(
+            Path(tmp) / "naive.mp4", meta.width, meta.height, meta.fps_fraction or meta.fps, pixel_format="bgr24"
+        ) as writer,
+    ):
         for frame in reader:
             players = tracker.update(detector.detect([frame.image], bgr=True)[0])
             for (x1, y1, x2, y2), tid in zip(players.xyxy, players.tracker_id):
@@ -128,13 +138,20 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
                     with torch.no_grad():
                         probs = torch.softmax(model(x), dim=1)[0]
                     k = int(probs.argmax())
-                    shown[int(tid)] = (f"{info.labels[k]} {float(probs[k]):.2f}", k)
+                    shown[int(tid)] = (k, float(probs[k]))
                     recognize_s += time.perf_counter() - t
                     clips += 1
             writer.write(renderer.draw(frame.image, players, shown))
             frames += 1
     wall = time.perf_counter() - started
-    return {"frames": frames, "fps": frames / wall, "wall_s": wall, "clips": clips, "recognize_s": recognize_s, "peak_mib": peak_mib()}
+    return {
+        "frames": frames,
+        "fps": frames / wall,
+        "wall_s": wall,
+        "clips": clips,
+        "recognize_s": recognize_s,
+        "peak_mib": peak_mib(),
+    }
 
 
 def bf16_native() -> bool:
@@ -149,7 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", nargs="*", type=Path, default=CLIPS)
     parser.add_argument("--seconds", type=float, default=3.0, help="analyse the first N seconds of each clip")
-    parser.add_argument("--batch-size", type=int, default=0, help="hoopsense recognizer batch size (default 0: hoopsense's own default)")
+    parser.add_argument(
+        "--batch-size", type=int, default=0, help="hoopsense recognizer batch size (default 0: hoopsense's own default)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.child:
@@ -170,23 +189,32 @@ def main() -> None:
         for precision in precisions:
             r = run_child(__file__, "throughput", ckpt, precision)
             for bs in ("1", "4", "16"):
-                print(f"{r['device']:5s} {precision:5s} batch {bs:>2s}: {r[bs]['clips_s']:6.2f} clips/s  {r[bs]['ms_clip']:7.1f} ms/clip")
+                print(
+                    f"{r['device']:5s} {precision:5s} batch {bs:>2s}: {r[bs]['clips_s']:6.2f} clips/s  {r[bs]['ms_clip']:7.1f} ms/clip"
+                )
         for clip in args.clips:
             from hoopsense.video import probe
 
             meta = probe(clip)
             print(f"\n== {clip.name}: {meta.width}x{meta.height}, first {args.seconds:g} s")
             naive = run_child(__file__, "naive", str(clip), ckpt, str(args.seconds))
-            print(f"naive loop (fp32, one clip at a time)  {naive['fps']:5.2f} fps  {naive['wall_s']:6.1f} s  "
-                  f"{naive['clips']} clips, {1000 * naive['recognize_s'] / max(1, naive['clips']):.0f} ms/clip  "
-                  f"peak {naive['peak_mib']:.0f} MiB")
+            print(
+                f"naive loop (fp32, one clip at a time)  {naive['fps']:5.2f} fps  {naive['wall_s']:6.1f} s  "
+                f"{naive['clips']} clips, {1000 * naive['recognize_s'] / max(1, naive['clips']):.0f} ms/clip  "
+                f"peak {naive['peak_mib']:.0f} MiB"
+            )
             for precision in precisions:
                 r = run_child(__file__, "pipeline", str(clip), ckpt, str(args.seconds), str(args.batch_size), precision)
                 rec = r["stage_s"].get("recognize", 0.0)
-                print(f"hoopsense ({precision}, batch {r['batch_size']:2d})          {r['fps']:5.2f} fps  {r['wall_s']:6.1f} s  "
-                      f"{r['clips']} clips, {1000 * rec / max(1, r['clips']):.0f} ms/clip  peak {r['peak_mib']:.0f} MiB  "
-                      f"-> {r['fps'] / naive['fps']:.2f}x the naive loop")
-                print("    per stage, ms/frame: " + ", ".join(f"{k} {1000 * v / r['frames']:.1f}" for k, v in r["stage_s"].items()))
+                print(
+                    f"hoopsense ({precision}, batch {r['batch_size']:2d})          {r['fps']:5.2f} fps  {r['wall_s']:6.1f} s  "
+                    f"{r['clips']} clips, {1000 * rec / max(1, r['clips']):.0f} ms/clip  peak {r['peak_mib']:.0f} MiB  "
+                    f"-> {r['fps'] / naive['fps']:.2f}x the naive loop"
+                )
+                print(
+                    "    per stage, ms/frame: "
+                    + ", ".join(f"{k} {1000 * v / r['frames']:.1f}" for k, v in r["stage_s"].items())
+                )
                 if r["provisional"]:
                     print(f"    frames released with provisional labels: {r['provisional']}")
 

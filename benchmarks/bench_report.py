@@ -63,11 +63,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         page_path = Path(tmp) / "report.html"
         page_path.write_text(html, encoding="utf-8")
-        print(f"{args.players} players, {args.minutes:g} min, {len(data.events)} events, "
-              f"{sum(len(p.visible) for p in data.players)} visible spans")
+        print(
+            f"{args.players} players, {args.minutes:g} min, {len(data.events)} events, "
+            f"{sum(len(p.visible) for p in data.players)} visible spans"
+        )
         print(f"page: {len(html.encode()) / 1e6:.2f} MB, built in {build_s * 1000:.0f} ms")
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--enable-precise-memory-info"])
+            browser = p.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--enable-precise-memory-info"]
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")
@@ -78,8 +82,10 @@ def main() -> None:
             in_page = page.evaluate("performance.now()")
             metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
             print(f"ready: {ready_s * 1000:.0f} ms from navigation (page clock {in_page:.0f} ms)")
-            print(f"JS heap used: {metrics['JSHeapUsedSize'] / 2**20:.1f} MiB (total {metrics['JSHeapTotalSize'] / 2**20:.1f} MiB), "
-                  f"DOM nodes {int(metrics['Nodes'])}")
+            print(
+                f"JS heap used: {metrics['JSHeapUsedSize'] / 2**20:.1f} MiB (total {metrics['JSHeapTotalSize'] / 2**20:.1f} MiB), "
+                f"DOM nodes {int(metrics['Nodes'])}"
+            )
             timings = page.evaluate("""() => {
                 const t = (f) => { const a = performance.now(); f(); return performance.now() - a; };
                 const conf = document.getElementById('min-conf');

@@ -53,7 +53,7 @@ def compute_throughput(arch: str, batch: int, steps: int, dtype: torch.dtype = t
 
 
 def loop_throughput(arch: str, batch: int, clips: int, precision: str = "fp32") -> float:
-    from hoopsense.training.datasets import load_dataset
+    from hoopsense.training.formats import load_dataset
     from hoopsense.training.loop import TrainConfig, train
     from hoopsense.video import VideoWriter
 
@@ -70,7 +70,9 @@ def loop_throughput(arch: str, batch: int, clips: int, precision: str = "fp32") 
             ann[f"{i:07d}"] = i % 4
         (root / "annotation_dict.json").write_text(json.dumps(ann))
         (root / "labels_dict.json").write_text(json.dumps({str(i): f"class{i}" for i in range(4)}))
-        config = TrainConfig(architecture=arch, epochs=1, batch_size=batch, init="none", val_fraction=0.125, precision=precision)
+        config = TrainConfig(
+            architecture=arch, epochs=1, batch_size=batch, init="none", val_fraction=0.125, precision=precision
+        )
         result = train(load_dataset(root, "spacejam"), config, Path(tmp) / "m.pt")
     return result.history[0]["train_clips_per_s"]
 
@@ -81,7 +83,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--clips", type=int, default=64, help="clips in the loop measurement")
-    parser.add_argument("--precision", nargs="*", default=["fp32", "bf16"], choices=["fp32", "bf16"], help="CPU precisions to measure")
+    parser.add_argument(
+        "--precision", nargs="*", default=["fp32", "bf16"], choices=["fp32", "bf16"], help="CPU precisions to measure"
+    )
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda: {torch.cuda.is_available()}")
     for arch in args.arch:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hoopsense.pipeline.analyze import DelayLine, TrackedFrame
-from hoopsense.tracker.detector import Detector, DetectorConfig
-from hoopsense.tracker.tracker import PlayerTracker, TrackerConfig
+from hoopsense.detection import DetectorConfig, YoloDetector
+from hoopsense.pipeline.stream import DelayLine, TrackedFrame
+from hoopsense.tracking.players import PlayerTracker, TrackerConfig
 from hoopsense.video import VideoReader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ ASSETS = ROOT.parent / "shared" / "assets"
 CLIPS = ["nba_broadcast_wide_854x480.mp4", "davis.mp4", "euroball_pass.mp4"]
 
 
-def detect_all(detector: Detector, clip: Path) -> tuple[tuple[int, int, float], list]:
+def detect_all(detector: YoloDetector, clip: Path) -> tuple[tuple[int, int, float], list]:
     with VideoReader(clip, pixel_format="bgr24") as reader:
         dets = [detector.detect([f.image], bgr=True)[0] for f in reader]
         meta = reader.meta
@@ -40,7 +40,7 @@ def detect_all(detector: Detector, clip: Path) -> tuple[tuple[int, int, float], 
 
 def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: float) -> dict[str, float]:
     width, height, fps = size
-    tracker = PlayerTracker(cfg, height, fps)
+    tracker = PlayerTracker(cfg, width, height, fps)
     delay = DelayLine(cfg.min_track_frames)
     first: dict[int, tuple[int, np.ndarray]] = {}
     last: dict[int, tuple[int, np.ndarray]] = {}
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=10, help="how many parameter sets to print")
     args = parser.parse_args()
 
-    detector = Detector(DetectorConfig(weights=args.detector, conf=0.03))
+    detector = YoloDetector(DetectorConfig(weights=args.detector, conf=0.03))
     data = {name: detect_all(detector, ASSETS / "footage" / name) for name in CLIPS}
     grid = itertools.product([0.3, 0.4, 0.5, 0.6], [0.05, 0.1, 0.2], [0.03, 0.05, 0.1], [1, 3], [30, 60])
     rows = []
@@ -93,8 +93,18 @@ def main() -> None:
         rows.append((churn, (high, iou, conf, confirm, lost), per_clip))
     rows.sort(key=lambda r: (r[0], -sum(c["kept"] for c in r[2])))
     defaults = TrackerConfig()
-    default_key = (defaults.high_conf, defaults.min_iou, DetectorConfig().conf, defaults.confirm_frames, defaults.lost_buffer)
-    print("high  iou   conf  confirm lost | churn | per clip (" + ", ".join(CLIPS) + "): ids/kept/born/lost/median per frame")
+    default_key = (
+        defaults.high_conf,
+        defaults.min_iou,
+        DetectorConfig().conf,
+        defaults.confirm_frames,
+        defaults.lost_buffer,
+    )
+    print(
+        "high  iou   conf  confirm lost | churn | per clip ("
+        + ", ".join(CLIPS)
+        + "): ids/kept/born/lost/median per frame"
+    )
     for churn, key, per_clip in rows[: args.top] + [r for r in rows if r[1] == default_key]:
         mark = "  <- defaults" if key == default_key else ""
         clips = "  ".join(f"{c['ids']}/{c['kept']}/{c['born']}/{c['lost']}/{c['per_frame']:.0f}" for c in per_clip)

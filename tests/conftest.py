@@ -16,8 +16,8 @@ os.environ.setdefault("HOOPSENSE_OFFLINE", "1")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakes import ShapeDetector  # noqa: E402
-from synth import make_video  # noqa: E402
+from fakes import ShapeDetector, cli_with
+from synth import make_video
 
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
 ONNX_DETECTOR = ASSETS / "detector" / "yolov8n_int8.onnx"
@@ -43,9 +43,12 @@ def shapes_video(tmp_path) -> Path:
 
 
 @pytest.fixture
-def fake_detector(monkeypatch) -> ShapeDetector:
-    """Replace the YOLO detector used by ``analyze`` and ``clips`` with one that finds the synthetic rectangles."""
-    detector = ShapeDetector()
-    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: detector)
-    monkeypatch.setattr("hoopsense.training.clips.Detector", lambda config: detector)
-    return detector
+def fake_detector() -> ShapeDetector:
+    """A :class:`~hoopsense.detection.Detector` that finds the synthetic rectangles."""
+    return ShapeDetector()
+
+
+@pytest.fixture
+def cli(fake_detector):
+    """``cli("analyze", video, ...)`` runs the CLI in-process with the fake detector; returns the exit code."""
+    return cli_with(fake_detector)

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
 import supervision as sv
 
-from hoopsense.tracker.detector import PERSON
+from hoopsense.detection.base import PERSON
 
 
-def detections(boxes: Sequence[Sequence[float]], conf: float | Sequence[float] = 0.9, class_id: int = PERSON) -> sv.Detections:
+def detections(
+    boxes: Sequence[Sequence[float]], conf: float | Sequence[float] = 0.9, class_id: int = PERSON
+) -> sv.Detections:
     """Build ``sv.Detections`` from xyxy boxes."""
     xyxy = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     n = len(xyxy)
     confidence = np.full(n, conf, dtype=np.float32) if np.isscalar(conf) else np.asarray(conf, dtype=np.float32)
     return sv.Detections(xyxy=xyxy, confidence=confidence, class_id=np.full(n, class_id, dtype=int))
+
+
+def cli_with(detector):
+    """A function that runs the CLI in-process with ``detector`` in place of YOLO; returns the exit code."""
+    from hoopsense.cli import main
+
+    def run(*args) -> int:
+        return main([str(a) for a in args], detector=detector)
+
+    return run
 
 
 class ShapeDetector:
@@ -28,9 +39,12 @@ class ShapeDetector:
     ``downscale``: ask the pipeline for frames this many times smaller (like YOLO's ``input_size``).
     """
 
-    weights_path = Path("shape-detector")
+    name = "shape-detector"
 
-    def __init__(self, interrupt_at: int | None = None, blind: bool = False, downscale: int = 1) -> None:
+    def __init__(
+        self, interrupt_at: int | None = None, blind: bool = False, downscale: int = 1, batch_size: int = 4
+    ) -> None:
+        self.batch_size = batch_size
         self.interrupt_at = interrupt_at
         self.blind = blind
         self.downscale = downscale
@@ -52,7 +66,7 @@ class ShapeDetector:
                 out.append(detections(np.empty((0, 4))))
                 continue
             mask = (blue > 170).astype(np.uint8)
-            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            _n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
             boxes = [
                 (x / scale, y / scale, (x + w) / scale, (y + h) / scale)
                 for x, y, w, h, area in stats[1:]

@@ -48,7 +48,9 @@ def clip_frames(cls: str, rng: np.random.Generator, size: int = 64, frames: int 
     return np.stack(out)
 
 
-def make_motion_dataset(root: Path, per_class: int = 40, *, seed: int = 0, copies: int = 0, shuffle_labels: bool = False) -> Path:
+def make_motion_dataset(
+    root: Path, per_class: int = 40, *, seed: int = 0, copies: int = 0, shuffle_labels: bool = False
+) -> Path:
     """Write ``root/<id>.mp4`` clips plus ``annotation_dict.json`` and ``labels_dict.json``.
 
     ``copies`` adds SpaceJam-style augmented copies (``<id>_flipped_<k>``, vertically

@@ -25,7 +25,12 @@ def make_checkpoint(
     torch.manual_seed(seed)
     model = build_model(architecture, len(labels))
     info = CheckpointMeta(
-        architecture=architecture, labels=labels, background=background, clip_len=clip_len,
-        crop_size=crop_size, resize=resize, **meta,
+        architecture=architecture,
+        labels=labels,
+        background=background,
+        clip_len=clip_len,
+        crop_size=crop_size,
+        resize=resize,
+        **meta,
     )
     return save_checkpoint(path, model, info)

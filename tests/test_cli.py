@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import ShapeDetector
+from fakes import ShapeDetector, cli_with
 from synth import make_video
 
 from hoopsense.cli import main
@@ -19,9 +19,9 @@ def run_cli(*args):
     return main([str(a) for a in args])
 
 
-def test_analyze_writes_video_tracks_mot_and_run_json(tmp_path, shapes_video, fake_detector, capsys):
+def test_analyze_writes_video_tracks_mot_and_run_json(tmp_path, shapes_video, cli, capsys):
     out = tmp_path / "annotated.mp4"
-    assert run_cli("analyze", shapes_video, "--out", out, "--min-track-frames", "3") == 0
+    assert cli("analyze", shapes_video, "--out", out, "--min-track-frames", "3") == 0
     meta, got = probe(shapes_video), probe(out)
     assert (got.width, got.height, got.n_frames, got.fps) == (meta.width, meta.height, meta.n_frames, meta.fps)
     assert got.has_audio
@@ -44,9 +44,9 @@ def test_analyze_writes_video_tracks_mot_and_run_json(tmp_path, shapes_video, fa
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
 
 
-def test_annotated_video_shows_player_marks(tmp_path, shapes_video, fake_detector):
+def test_annotated_video_shows_player_marks(tmp_path, shapes_video, cli):
     out = tmp_path / "a.mp4"
-    assert run_cli("analyze", shapes_video, "--out", out, "--min-track-frames", "3", "--quiet") == 0
+    assert cli("analyze", shapes_video, "--out", out, "--min-track-frames", "3", "--quiet") == 0
     from hoopsense.video import VideoReader
 
     with VideoReader(shapes_video) as r1, VideoReader(out) as r2:
@@ -54,16 +54,42 @@ def test_annotated_video_shows_player_marks(tmp_path, shapes_video, fake_detecto
     assert max(diffs[10:]) > 3  # ellipses and labels were drawn
 
 
-def test_no_video_and_explicit_track_paths(tmp_path, shapes_video, fake_detector):
+def test_no_video_and_explicit_track_paths(tmp_path, shapes_video, cli):
     tracks, mot = tmp_path / "t.csv", tmp_path / "m.txt"
-    code = run_cli("analyze", shapes_video, "--no-video", "--out", tmp_path / "base.mp4", "--tracks", tracks, "--mot", mot, "--quiet")
+    code = cli(
+        "analyze",
+        shapes_video,
+        "--no-video",
+        "--out",
+        tmp_path / "base.mp4",
+        "--tracks",
+        tracks,
+        "--mot",
+        mot,
+        "--quiet",
+    )
     assert code == 0 and tracks.exists() and mot.exists()
     assert not (tmp_path / "base.mp4").exists()
 
 
-def test_start_end_limit_the_range(tmp_path, shapes_video, fake_detector):
+def test_start_end_limit_the_range(tmp_path, shapes_video, cli):
     out = tmp_path / "part.mp4"
-    assert run_cli("analyze", shapes_video, "--out", out, "--start", "0.4", "--end", "1.2", "--min-track-frames", "2", "--quiet") == 0
+    assert (
+        cli(
+            "analyze",
+            shapes_video,
+            "--out",
+            out,
+            "--start",
+            "0.4",
+            "--end",
+            "1.2",
+            "--min-track-frames",
+            "2",
+            "--quiet",
+        )
+        == 0
+    )
     assert probe(out).n_frames == 20
     with open(tmp_path / "part.tracks.csv") as fh:
         frames = {int(r["frame"]) for r in csv.DictReader(fh)}
@@ -79,39 +105,52 @@ def _assert_error(capsys, code, pattern):
     assert pattern in " ".join(lines)
 
 
-def test_missing_empty_and_non_video_inputs(tmp_path, capsys, fake_detector):
-    _assert_error(capsys, run_cli("analyze", tmp_path / "nope.mp4", "--out", tmp_path / "o.mp4"), "not found")
+def test_missing_empty_and_non_video_inputs(tmp_path, capsys, cli):
+    _assert_error(capsys, cli("analyze", tmp_path / "nope.mp4", "--out", tmp_path / "o.mp4"), "not found")
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    _assert_error(capsys, run_cli("analyze", empty, "--out", tmp_path / "o.mp4"), "empty")
+    _assert_error(capsys, cli("analyze", empty, "--out", tmp_path / "o.mp4"), "empty")
     text = tmp_path / "x.mp4"
     text.write_text("hello\n" * 50)
-    _assert_error(capsys, run_cli("analyze", text, "--out", tmp_path / "o.mp4"), "cannot read")
+    _assert_error(capsys, cli("analyze", text, "--out", tmp_path / "o.mp4"), "cannot read")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "x.mp4"]
 
 
-def test_truncated_input_leaves_no_output(tmp_path, capsys, fake_detector):
+def test_truncated_input_leaves_no_output(tmp_path, capsys, cli):
     src = make_video(tmp_path / "src.mp4", n_frames=80)
     full = tmp_path / "full.mp4"
-    assert run_cli("analyze", src, "--out", full, "--quiet", "--min-track-frames", "2") == 0
+    assert cli("analyze", src, "--out", full, "--quiet", "--min-track-frames", "2") == 0
     data = full.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    _assert_error(capsys, run_cli("analyze", cut, "--out", out_dir / "o.mp4", "--quiet"), "truncated")
+    _assert_error(capsys, cli("analyze", cut, "--out", out_dir / "o.mp4", "--quiet"), "truncated")
     assert list(out_dir.iterdir()) == []
 
 
-def test_unwritable_output(tmp_path, shapes_video, capsys, fake_detector):
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "no" / "dir" / "o.mp4"), "does not exist")
+def test_missing_output_folders_are_created(tmp_path, shapes_video, cli):
+    out = tmp_path / "no" / "dir" / "o.mp4"
+    assert cli("analyze", shapes_video, "--out", out, "--quiet") == 0
+    assert out.is_file() and out.with_name("o.tracks.csv").is_file()
+
+
+def test_failed_run_removes_the_folders_it_created(tmp_path, shapes_video, capsys):
+    cli = cli_with(ShapeDetector(blind=True))
+    _assert_error(
+        capsys, cli("analyze", shapes_video, "--out", tmp_path / "new" / "o.mp4", "--quiet"), "no players found"
+    )
+    assert not (tmp_path / "new").exists()
+
+
+def test_unwritable_output(tmp_path, shapes_video, capsys, cli):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
         # root ignores folder permissions: /proc refuses new files even to root
         target = locked if not os.access(locked, os.W_OK) else Path("/proc")
-        _assert_error(capsys, run_cli("analyze", shapes_video, "--out", target / "o.mp4"), "cannot write")
+        _assert_error(capsys, cli("analyze", shapes_video, "--out", target / "o.mp4"), "cannot write")
     finally:
         locked.chmod(0o700)
 
@@ -121,31 +160,45 @@ def test_output_must_be_mp4_and_out_required(tmp_path, shapes_video, capsys):
     _assert_error(capsys, run_cli("analyze", shapes_video), "--out is required")
 
 
-def test_bad_ranges(tmp_path, shapes_video, capsys, fake_detector):
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--start", "2", "--end", "1"), "--end")
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--start", "99"), "past the end")
+def test_bad_ranges(tmp_path, shapes_video, capsys, cli):
+    _assert_error(
+        capsys, cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--start", "2", "--end", "1"), "--end"
+    )
+    _assert_error(capsys, cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--start", "99"), "past the end")
 
 
 def test_missing_and_corrupt_weights(tmp_path, shapes_video, capsys):
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", tmp_path / "none.pt"), "--detector")
+    _assert_error(
+        capsys,
+        run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", tmp_path / "none.pt"),
+        "detector weights not found",
+    )
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00garbage" * 100)
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", bad), "cannot load detector weights")
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", "yolo11n.pt"), "HOOPSENSE_OFFLINE")
+    _assert_error(
+        capsys,
+        run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", bad),
+        "cannot load detector weights",
+    )
+    _assert_error(
+        capsys,
+        run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", "yolo11n.pt"),
+        "HOOPSENSE_OFFLINE",
+    )
     assert not list(tmp_path.glob("o*"))
 
 
 def test_no_players_found_is_an_error_without_outputs(tmp_path, shapes_video, capsys, monkeypatch):
-    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: ShapeDetector(blind=True))
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--quiet"), "no players found")
+    cli = cli_with(ShapeDetector(blind=True))
+    _assert_error(capsys, cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--quiet"), "no players found")
     assert not list(tmp_path.glob("o*"))
 
 
 def test_ctrl_c_leaves_valid_partial_outputs(tmp_path, capsys, monkeypatch):
     src = make_video(tmp_path / "long.mp4", n_frames=60, audio="aac")
-    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: ShapeDetector(interrupt_at=33))
+    cli = cli_with(ShapeDetector(interrupt_at=33, batch_size=1))
     out = tmp_path / "game.mp4"
-    code = run_cli("analyze", src, "--out", out, "--min-track-frames", "2", "--det-batch-size", "1", "--quiet")
+    code = cli("analyze", src, "--out", out, "--min-track-frames", "2", "--det-batch-size", "1", "--quiet")
     err = capsys.readouterr().err
     assert code == 130 and "interrupted" in err and "Traceback" not in err
     assert not out.exists() and not (tmp_path / "game.tracks.csv").exists()
@@ -174,8 +227,12 @@ def test_usage_errors_exit_2(capsys):
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "hoopsense", "analyze", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "hoopsense", "analyze", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "error:" in result.stderr and "not found" in result.stderr and "Traceback" not in result.stderr
 
@@ -183,11 +240,11 @@ def test_python_dash_m_entry_point(tmp_path):
 def test_detector_input_is_scaled_but_boxes_are_in_frame_pixels(tmp_path, monkeypatch):
     src = make_video(tmp_path / "big.mp4", n_frames=30, width=320, height=192)
     small = ShapeDetector(downscale=2)
-    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: small)
-    assert run_cli("analyze", src, "--no-video", "--out", tmp_path / "s", "--min-track-frames", "3", "--quiet") == 0
+    cli = cli_with(small)
+    assert cli("analyze", src, "--no-video", "--out", tmp_path / "s", "--min-track-frames", "3", "--quiet") == 0
     assert small.sizes == {(160, 96)}
-    monkeypatch.setattr("hoopsense.pipeline.analyze.Detector", lambda config: ShapeDetector())
-    assert run_cli("analyze", src, "--no-video", "--out", tmp_path / "f", "--min-track-frames", "3", "--quiet") == 0
+    cli = cli_with(ShapeDetector())
+    assert cli("analyze", src, "--no-video", "--out", tmp_path / "f", "--min-track-frames", "3", "--quiet") == 0
     from hoopsense.pipeline.export import read_tracks_csv
 
     a, b = read_tracks_csv(tmp_path / "s.tracks.csv"), read_tracks_csv(tmp_path / "f.tracks.csv")
@@ -196,10 +253,15 @@ def test_detector_input_is_scaled_but_boxes_are_in_frame_pixels(tmp_path, monkey
         assert abs(a[key] - b[key]).max() <= 4  # same boxes, within the half-size rounding
 
 
-def test_out_of_range_options_are_one_line_errors(tmp_path, shapes_video, capsys, fake_detector):
-    for option, value, pattern in (("--crf", "99", "--crf"), ("--imgsz", "100", "imgsz"),
-                                   ("--min-track-frames", "0", "min_track_frames"), ("--court", "1,2,3", "court")):
-        _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", option, value), pattern)
+def test_out_of_range_options_are_one_line_errors(tmp_path, shapes_video, capsys, cli):
+    for option, value, pattern in (
+        ("--crf", "99", "--crf must be in [0, 51]"),
+        ("--imgsz", "100", "--imgsz must be"),
+        ("--min-track-frames", "0", "--min-track-frames must be in [1, 10000]"),
+        ("--det-batch-size", "0", "--det-batch-size must be in [1, 256]"),
+        ("--court", "1,2,3", "--court"),
+    ):
+        _assert_error(capsys, cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", option, value), pattern)
     assert not list(tmp_path.glob("o*"))
 
 
@@ -210,4 +272,8 @@ def test_cuda_requested_without_cuda(tmp_path, shapes_video, capsys):
         pytest.skip("a CUDA device is present")
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"x")
-    _assert_error(capsys, run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", onnx, "--device", "cuda"), "no CUDA device")
+    _assert_error(
+        capsys,
+        run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", onnx, "--device", "cuda"),
+        "no CUDA device",
+    )

@@ -10,10 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.table import Table
 
-from hoopsense import __version__
+from hoopsense import __version__, cli_options
+from hoopsense.cli_options import add_input_options, build, errors_in_flags, flag_names
 from hoopsense.cli_training import (
     add_training_parsers,
     clips_command,
@@ -23,66 +25,154 @@ from hoopsense.cli_training import (
 from hoopsense.console import (
     console,
     err_console,
-    positive_float,
+    finite_float,
     progress_callbacks,
     run_progress,
 )
 from hoopsense.errors import ConfigError, HoopsenseError
+from hoopsense.runtime import configure_process
+
+if TYPE_CHECKING:
+    from hoopsense.detection.base import Detector
+    from hoopsense.pipeline.options import AnalyzeOptions
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hoopsense.detection.base import DetectorConfig
+    from hoopsense.devices import PRECISIONS
     from hoopsense.pipeline.timeline import TimelineConfig
-    from hoopsense.recognizer.config import PRECISIONS
-    from hoopsense.tracker.detector import DetectorConfig
-    from hoopsense.tracker.tracker import TrackerConfig
+    from hoopsense.tracking.players import TrackerConfig
 
-    _DET, _TRK, _TL = DetectorConfig(), TrackerConfig(), TimelineConfig()  # noqa: N806 - the defaults shown in --help
-    parser = argparse.ArgumentParser(prog="hoopsense", description="Per-player analysis of basketball video.")
+    det, trk, tl = DetectorConfig(), TrackerConfig(), TimelineConfig()  # the defaults shown in --help
+    parser = _Parser(prog="hoopsense", description="Per-player analysis of basketball video.")
     parser.add_argument("--version", action="version", version=f"hoopsense {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    a = sub.add_parser("analyze", help="track players (and recognise their actions) into an annotated video, track and timeline files")
+    a = sub.add_parser(
+        "analyze", help="track players (and recognise their actions) into an annotated video, track and timeline files"
+    )
     a.add_argument("input", type=Path, help="game video (mp4, mov, mkv, avi...)")
-    a.add_argument("--out", type=Path, help="annotated video to write (mp4); track files go beside it")
+    a.add_argument(
+        "--out", type=Path, help="annotated video to write (mp4); track files go beside it; missing folders are created"
+    )
     a.add_argument("--tracks", type=Path, help="tracks CSV path (default: <out>.tracks.csv)")
     a.add_argument("--mot", type=Path, help="MOTChallenge txt path (default: <out>.mot.txt)")
     a.add_argument("--no-video", action="store_true", help="skip rendering; write only the track files")
-    det = a.add_argument_group("detector")
-    det.add_argument("--detector", default=_DET.weights, help=f"weights name or local .pt/.onnx/OpenVINO folder (default: {_DET.weights})")
-    det.add_argument("--imgsz", type=int, default=_DET.imgsz, help=f"detector input size in pixels (default: {_DET.imgsz})")
-    det.add_argument("--conf", type=float, default=_DET.conf, help=f"minimum detection score (default: {_DET.conf}; low boxes keep tracks alive)")
-    det.add_argument("--device", default=_DET.device, help=f"auto, cpu, cuda, cuda:N or mps (default: {_DET.device})")
-    det.add_argument("--det-batch-size", type=int, default=_DET.batch_size, help=f"frames per detector batch (default: {_DET.batch_size})")
-    trk = a.add_argument_group("tracking and player filters")
-    trk.add_argument("--track-activation", type=float, default=_TRK.activation, help=f"score needed to start a track (default: {_TRK.activation})")
-    trk.add_argument("--track-high", type=float, default=_TRK.high_conf, help=f"boxes at or above it are matched first (default: {_TRK.high_conf})")
-    trk.add_argument("--track-iou", type=float, default=_TRK.min_iou, help=f"minimum IoU of a track and a box to match (default: {_TRK.min_iou})")
-    trk.add_argument("--lost-buffer", type=int, default=_TRK.lost_buffer, help=f"frames (at 30 fps) a lost player is kept (default: {_TRK.lost_buffer})")
-    trk.add_argument("--min-height", type=float, default=_TRK.min_height, help=f"minimum box height as a fraction of the frame height (default: {_TRK.min_height})")
-    trk.add_argument("--min-track-frames", type=int, default=_TRK.min_track_frames, help=f"drop tracks seen in fewer frames (default: {_TRK.min_track_frames})")
-    trk.add_argument("--court", help="court polygon 'x1,y1,x2,y2,...' in pixels or 0-1 fractions; only people whose feet are inside are tracked")
+    inputs = a.add_argument_group("detector, court and range")
+    add_input_options(inputs, det.weights, det.device)
+    inputs.add_argument(
+        "--imgsz", type=int, default=det.imgsz, help=f"detector input size in pixels (default: {det.imgsz})"
+    )
+    inputs.add_argument(
+        "--conf",
+        type=finite_float,
+        default=det.conf,
+        help=f"minimum detection score (default: {det.conf}; low boxes keep tracks alive)",
+    )
+    inputs.add_argument(
+        "--det-batch-size",
+        type=int,
+        default=det.batch_size,
+        help=f"frames per detector batch (default: {det.batch_size})",
+    )
+    t = a.add_argument_group("tracking and player filters")
+    t.add_argument(
+        "--track-activation",
+        type=finite_float,
+        default=trk.activation,
+        help=f"score needed to start a track (default: {trk.activation})",
+    )
+    t.add_argument(
+        "--track-high",
+        type=finite_float,
+        default=trk.high_conf,
+        help=f"boxes at or above it are matched first (default: {trk.high_conf})",
+    )
+    t.add_argument(
+        "--track-iou",
+        type=finite_float,
+        default=trk.min_iou,
+        help=f"minimum IoU of a track and a box to match (default: {trk.min_iou})",
+    )
+    t.add_argument(
+        "--lost-buffer",
+        type=int,
+        default=trk.lost_buffer,
+        help=f"frames (at 30 fps) a lost player is kept (default: {trk.lost_buffer})",
+    )
+    t.add_argument(
+        "--min-height",
+        type=finite_float,
+        default=trk.min_height,
+        help=f"minimum box height as a fraction of the frame height (default: {trk.min_height})",
+    )
+    t.add_argument(
+        "--min-track-frames",
+        type=int,
+        default=trk.min_track_frames,
+        help=f"drop tracks seen in fewer frames (default: {trk.min_track_frames})",
+    )
     rec = a.add_argument_group("action recognition (needs --recognizer)")
-    rec.add_argument("--recognizer", help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files")
+    rec.add_argument(
+        "--recognizer",
+        help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files",
+    )
     rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
     rec.add_argument("--stride", type=int, default=None, help="frames between clip starts (default: half a clip)")
-    rec.add_argument("--batch-size", type=int, default=None, help="clips per recognizer batch, all players together (default: 16 on CUDA, 1 on CPU where bigger batches are slower)")
-    rec.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 (fast on CPUs with AMX) or fp16")
-    rec.add_argument("--min-event-s", type=float, default=_TL.min_event_s, help=f"shortest action event in seconds; shorter runs merge into their neighbour (default: {_TL.min_event_s})")
-    rec.add_argument("--smooth", type=int, default=_TL.smooth, help=f"odd number of clip windows averaged per decision (default: {_TL.smooth})")
-    rec.add_argument("--keep-background", action="store_true", help="keep events of the checkpoint's background class (e.g. no_action)")
-    rng = a.add_argument_group("range")
-    rng.add_argument("--start", type=positive_float, default=0.0, help="start time in seconds (default: 0)")
-    rng.add_argument("--end", type=positive_float, default=None, help="end time in seconds (default: end of video)")
-    a.add_argument("--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)")
+    rec.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="clips per recognizer batch, all players together (default: 16 on CUDA, 1 on CPU where bigger batches are slower)",
+    )
+    rec.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 (fast on CPUs with AMX) or fp16",
+    )
+    rec.add_argument(
+        "--min-event-s",
+        type=finite_float,
+        default=tl.min_event_s,
+        help=f"shortest action event in seconds; shorter runs merge into their neighbour (default: {tl.min_event_s})",
+    )
+    rec.add_argument(
+        "--smooth",
+        type=int,
+        default=tl.smooth,
+        help=f"odd number of clip windows averaged per decision (default: {tl.smooth})",
+    )
+    rec.add_argument(
+        "--keep-background",
+        action="store_true",
+        default=None,
+        help="keep events of the checkpoint's background class (e.g. no_action)",
+    )
+    a.add_argument(
+        "--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)"
+    )
     a.add_argument("--report", type=Path, help="also write the coach review page (HTML) here")
     a.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
-    add_training_parsers(sub, _DET)
+    add_training_parsers(sub, det)
 
     r = sub.add_parser("report", help="(re)build the HTML coach review page of an earlier analysis")
     r.add_argument("run", type=Path, help="the analysis: its folder, its .run.json or its annotated video")
     r.add_argument("--out", type=Path, help="page to write (default: <stem>.report.html beside the run)")
-    r.add_argument("--embed-video", choices=("auto", "always", "never"), default="auto", help="embed the annotated video in the page (auto: when at most 25 MB) or link it by relative path")
+    r.add_argument(
+        "--embed-video",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="embed the annotated video in the page (auto: when at most 25 MB) or link it by relative path",
+    )
 
     i = sub.add_parser("inspect", help="print a recognizer checkpoint's metadata")
     i.add_argument("checkpoint", type=Path, help="recognizer checkpoint (.pt)")
@@ -94,77 +184,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _analyze(args: argparse.Namespace) -> int:
-    from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
+ANALYZE_FLAGS = flag_names({
+    "DetectorConfig": cli_options.DETECTOR, "TrackerConfig": cli_options.TRACKER,
+    "RecognizerConfig": cli_options.RECOGNIZER, "TimelineConfig": cli_options.TIMELINE,
+    "AnalyzeOptions": cli_options.ANALYZE,
+    "*": {"device": "device", "precision": "precision", "keep_background": "keep_background", "report": "report"},
+})  # fmt: skip
+
+
+def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
+    """The :class:`AnalyzeOptions` of parsed ``analyze`` arguments (validated by the configs)."""
+    from hoopsense.detection.base import DetectorConfig
+    from hoopsense.pipeline.options import AnalyzeOptions
     from hoopsense.pipeline.timeline import TimelineConfig
     from hoopsense.recognizer.config import RecognizerConfig
-    from hoopsense.tracker.detector import DetectorConfig
-    from hoopsense.tracker.filters import parse_polygon
-    from hoopsense.tracker.tracker import TrackerConfig
-    from hoopsense.video import probe
+    from hoopsense.tracking.players import TrackerConfig
+
+    return build(
+        AnalyzeOptions, cli_options.ANALYZE, args,
+        detector=build(DetectorConfig, cli_options.DETECTOR, args),
+        tracker=build(TrackerConfig, cli_options.TRACKER, args),
+        recognizer=build(RecognizerConfig, cli_options.RECOGNIZER, args) if args.recognizer is not None else None,
+        timeline=build(TimelineConfig, cli_options.TIMELINE, args, keep_background=bool(args.keep_background)),
+    )  # fmt: skip
+
+
+def _analyze(args: argparse.Namespace, detector: Detector | None) -> int:
+    from hoopsense import api
 
     if args.out is None and not args.no_video:
         raise ConfigError("--out is required unless --no-video is given")
     if args.out is not None and not args.no_video and args.out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
         raise ConfigError(f"--out must be an .mp4 file, got {args.out}")
-    base = args.out if args.out is not None else Path(args.input.stem)
-    recognize = args.recognizer is not None
-    beside = OutputPaths.beside(base, video=not args.no_video, timeline=recognize)
-    paths = OutputPaths(
-        video=args.out if not args.no_video else None,
-        tracks_csv=args.tracks or beside.tracks_csv,
-        mot=args.mot or beside.mot,
-        run_json=beside.run_json,
-        timeline_csv=beside.timeline_csv,
-        timeline_json=beside.timeline_json,
-    )
-    if not recognize:
-        ignored = [f"--{n.replace('_', '-')}" for n in ("clip_len", "stride", "keep_background") if getattr(args, n) not in (None, False)]
-        if ignored:
-            raise ConfigError(f"{', '.join(ignored)} need --recognizer")
-    meta = probe(args.input)  # fail fast on a bad input, before loading the model
-    court = None
-    if args.court:
-        court = tuple(map(tuple, parse_polygon(args.court, meta.width, meta.height).tolist()))
-    options = AnalyzeOptions(
-        detector=DetectorConfig(
-            weights=args.detector, imgsz=args.imgsz, conf=args.conf, device=args.device, batch_size=args.det_batch_size
-        ),
-        tracker=TrackerConfig(
-            activation=args.track_activation,
-            high_conf=args.track_high,
-            lost_buffer=args.lost_buffer,
-            min_iou=args.track_iou,
-            min_height=args.min_height,
-            min_track_frames=args.min_track_frames,
-            court=court,
-        ),
-        recognizer=(
-            RecognizerConfig(args.recognizer, device=args.device, batch_size=args.batch_size, precision=args.precision)
-            if recognize
-            else None
-        ),
-        clip_len=args.clip_len,
-        stride=args.stride,
-        timeline=TimelineConfig(smooth=args.smooth, min_event_s=args.min_event_s, keep_background=args.keep_background),
-        start_s=args.start,
-        end_s=args.end,
-        crf=args.crf,
-    )
-    if not recognize and not args.quiet:
+    options = analyze_options(args)
+    if options.recognizer is None:
+        given = [
+            f
+            for f, v in (("--batch-size", args.batch_size), ("--precision", None if args.precision == "auto" else 1))
+            if v is not None
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} needs --recognizer")
+    if options.recognizer is None and not args.quiet:
         err_console.print("note: no --recognizer given: tracking only (no actions, no timeline files)")
-    if args.report is not None and args.report.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--report must be an .html file, got {args.report}")
     progress = run_progress("analysing", args.quiet)
     on_start, on_frame = progress_callbacks(progress)
-
     with progress:
-        result = analyze(args.input, paths, options, meta=meta, on_start=on_start, on_frame=on_frame)
-    if args.report is not None:
-        from hoopsense.report.page import write_report
-
-        report = write_report(paths.run_json, args.report)
-        result.outputs.append(report)
+        result = api.analyze(
+            args.input, args.out if args.out is not None else Path(args.input.stem), options=options,
+            detector=detector, render=not args.no_video, report=args.report, tracks=args.tracks, mot=args.mot,
+            on_start=on_start, on_frame=on_frame,
+        )  # fmt: skip
+    if result.skipped_packets:
+        err_console.print(f"warning: skipped {result.skipped_packets} undecodable packets of {args.input}")
     if not args.quiet:
         _summary(result)
     return 0
@@ -178,7 +250,7 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(result) -> None:  # noqa: ANN001
+def _summary(result) -> None:
     table = Table(title="hoopsense analyze", show_header=False, box=None)
     table.add_row("input", f"{result.meta.path} ({result.meta.width}x{result.meta.height}, {result.meta.fps:.2f} fps)")
     table.add_row("frames", str(result.frames))
@@ -216,9 +288,15 @@ def _inspect(args: argparse.Namespace) -> int:
     table = Table(title=f"recognizer checkpoint {args.checkpoint}", show_header=False, box=None)
     table.add_row("architecture", f"{meta.architecture} ({ARCHITECTURES[meta.architecture].description})")
     table.add_row("parameters", f"{parameter_count(state) / 1e6:.1f} M")
-    table.add_row("labels", ", ".join(f"{i}:{x}" + (" (background)" if x == meta.background else "") for i, x in enumerate(meta.labels)))
+    table.add_row(
+        "labels",
+        ", ".join(f"{i}:{x}" + (" (background)" if x == meta.background else "") for i, x in enumerate(meta.labels)),
+    )
     table.add_row("clip", f"{meta.clip_len} frames, every {meta.frame_step} frame(s)")
-    table.add_row("crop", f"square x{meta.context} context, resized to {meta.resize}, centre {meta.crop_size}x{meta.crop_size}, {meta.colour}")
+    table.add_row(
+        "crop",
+        f"square x{meta.context} context, resized to {meta.resize}, centre {meta.crop_size}x{meta.crop_size}, {meta.colour}",
+    )
     table.add_row("normalise", f"mean {list(meta.mean)}, std {list(meta.std)}")
     for key, value in meta.metrics.items():
         table.add_row(f"metric {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
@@ -244,18 +322,25 @@ def _weights_list() -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, detector: Detector | None = None) -> int:
+    """Run the CLI on ``argv``; returns the exit code.
+
+    ``detector`` replaces the YOLO detector of ``analyze`` and ``clips`` (any
+    :class:`~hoopsense.detection.Detector`; tests pass fakes this way).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_process()
     try:
         if args.command == "analyze":
-            return _analyze(args)
+            with errors_in_flags(ANALYZE_FLAGS):
+                return _analyze(args, detector)
         if args.command == "train":
             return train_command(args)
         if args.command == "evaluate":
             return evaluate_command(args)
         if args.command == "clips":
-            return clips_command(args)
+            return clips_command(args, detector)
         if args.command == "report":
             return _report(args)
         if args.command == "inspect":
@@ -265,12 +350,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown command {args.command}")
     except HoopsenseError as exc:
         label = "interrupted" if exc.exit_code == 130 else "error"
-        err_console.print(f"[bold red]{label}:[/] {exc}", soft_wrap=True)
+        err_console.print(f"{label}: {one_line(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]: no output was written")
+        err_console.print("interrupted: no output was written")
         return 130
     return 1
+
+
+def one_line(text: str) -> str:
+    """A message on one line (a message quoting a file or a library may hold newlines)."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 if __name__ == "__main__":

@@ -8,94 +8,194 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
+from hoopsense import cli_options
+from hoopsense.cli_options import add_input_options, build, errors_in_flags, flag_names
 from hoopsense.console import (
     console,
     epoch_progress,
     err_console,
-    positive_float,
+    finite_float,
     progress_callbacks,
     run_progress,
 )
-from hoopsense.errors import ConfigError, HoopsenseError
+from hoopsense.errors import ConfigError, Interrupted
+from hoopsense.outputs import protect_inputs
+from hoopsense.stopping import prompt_stop
+
+if TYPE_CHECKING:
+    from hoopsense.detection.base import Detector, DetectorConfig
+
+CLIPS_FLAGS = flag_names({
+    "DetectorConfig": {"weights": "detector", "device": "device"}, "TrackerConfig": {"court": "court"},
+    "TubeletConfig": cli_options.CLIP_TUBELETS, "ClipsOptions": cli_options.CLIPS,
+    "*": {"device": "device", "labels": "labels"},
+})  # fmt: skip
+TRAIN_FIELDS = {
+    "architecture": "arch", "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "weight_decay": "weight_decay",
+    "clip_len": "clip_len", "frame_step": "frame_step", "resize": "resize", "crop_size": "crop_size", "init": "init",
+    "balance": "balance", "patience": "patience", "val_fraction": "val_fraction", "seed": "seed", "workers": "workers",
+    "device": "device", "precision": "precision", "background": "background", "train_layers": "train_layers",
+    "grad_clip": "grad_clip",
+}  # fmt: skip
+TRAIN_FLAGS = flag_names({"TrainConfig": TRAIN_FIELDS, "*": {"device": "device", "precision": "precision"}})
+EVAL_FLAGS = flag_names({"*": {"device": "device", "batch_size": "batch_size", "workers": "workers"}})
 
 
-def add_training_parsers(sub, detector_defaults) -> None:  # noqa: ANN001
+def add_training_parsers(sub: Any, detector_defaults: DetectorConfig) -> None:
     """Add ``train``, ``evaluate`` and ``clips`` to the CLI's sub-commands."""
-    _DET = detector_defaults  # noqa: N806
     _add_train_parser(sub)
     _add_evaluate_parser(sub)
-    c = sub.add_parser("clips", help="cut every player's clips out of a game into a SpaceJam-format folder for labelling")
+    c = sub.add_parser(
+        "clips", help="cut every player's clips out of a game into a SpaceJam-format folder for labelling"
+    )
     c.add_argument("input", type=Path, help="game video")
     c.add_argument("--out", type=Path, required=True, help="folder to create")
-    c.add_argument("--detector", default=_DET.weights, help=f"weights name or local .pt/.onnx/OpenVINO folder (default: {_DET.weights})")
-    c.add_argument("--device", default=_DET.device, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    add_input_options(c, detector_defaults.weights, detector_defaults.device)
     c.add_argument("--clip-len", type=int, default=16, help="frames per clip (default: 16, as SpaceJam)")
-    c.add_argument("--stride", type=int, default=None, help="frames between clip starts (default: the clip length: no overlap)")
+    c.add_argument(
+        "--stride", type=int, default=None, help="frames between clip starts (default: the clip length: no overlap)"
+    )
     c.add_argument("--size", type=int, default=128, help="side of the square crops in pixels (default: 128)")
     c.add_argument("--labels", type=Path, help="labels_dict.json to use (default: SpaceJam's 11 labels)")
     c.add_argument("--placeholder", default="no_action", help="label every clip starts with (default: no_action)")
-    c.add_argument("--court", help="court polygon, as for analyze")
-    c.add_argument("--start", type=positive_float, default=0.0, help="start time in seconds (default: 0)")
-    c.add_argument("--end", type=positive_float, default=None, help="end time in seconds (default: end of video)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from hoopsense.training.datasets import FORMATS
+    from hoopsense.training.formats import FORMATS
 
     p.add_argument("data", type=Path, help="dataset folder")
-    p.add_argument("--format", choices=FORMATS, default="spacejam", help="spacejam (clips + annotation_dict.json + labels_dict.json), folder (one sub-folder per class) or ucf101 (with its split files) (default: spacejam)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="spacejam",
+        help="spacejam (clips + annotation_dict.json + labels_dict.json), folder (one sub-folder per class) or ucf101 (with its split files) (default: spacejam)",
+    )
     p.add_argument("--fold", type=int, default=1, help="UCF101 split fold 1-3 (default: 1)")
-    p.add_argument("--keep-discard", action="store_true", help="SpaceJam: keep clips labelled 'discard' (left out by default)")
-    p.add_argument("--split", type=Path, help="split file to reuse (default: train makes one beside --out; evaluate uses the checkpoint's)")
+    p.add_argument(
+        "--keep-discard", action="store_true", help="SpaceJam: keep clips labelled 'discard' (left out by default)"
+    )
+    p.add_argument(
+        "--split",
+        type=Path,
+        help="split file to reuse (default: train makes one beside --out; evaluate uses the checkpoint's)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    p.add_argument("--workers", type=int, default=None, help="clip-decoding worker processes (default: cores - 1, at most 4)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="clip-decoding worker processes (default: cores - 1, at most 4)"
+    )
 
 
-def _add_train_parser(sub) -> None:  # noqa: ANN001
+def _add_train_parser(sub) -> None:
+    from hoopsense.devices import PRECISIONS
     from hoopsense.recognizer.model import ARCHITECTURES
     from hoopsense.training.loop import BALANCE, TrainConfig
 
     d = TrainConfig()
     t = sub.add_parser("train", help="fine-tune the action recognizer on labelled clips")
     _add_data_arguments(t)
-    t.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pt); history, split and resume state go beside it")
-    t.add_argument("--arch", choices=list(ARCHITECTURES), default=d.architecture, help=f"network (default: {d.architecture})")
-    t.add_argument("--init", default=d.init, help="auto (torchvision's Kinetics-400/ImageNet weights when they can be had, else from scratch with a warning), pretrained, none, or a local .pth (default: auto)")
+    t.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="checkpoint to write (.pt); history, split and resume state go beside it",
+    )
+    t.add_argument(
+        "--arch", choices=list(ARCHITECTURES), default=d.architecture, help=f"network (default: {d.architecture})"
+    )
+    t.add_argument(
+        "--init",
+        default=d.init,
+        help="auto (torchvision's Kinetics-400/ImageNet weights when they can be had, else from scratch with a warning), pretrained, none, or a local .pth (default: auto)",
+    )
     t.add_argument("--train-layers", help="comma-separated layers to train, e.g. layer3,layer4,fc (default: all)")
     t.add_argument("--epochs", type=int, default=d.epochs, help=f"at most this many epochs (default: {d.epochs})")
-    t.add_argument("--patience", type=int, default=d.patience, help=f"stop after this many epochs without a better validation macro-F1 (default: {d.patience})")
+    t.add_argument(
+        "--patience",
+        type=int,
+        default=d.patience,
+        help=f"stop after this many epochs without a better validation macro-F1 (default: {d.patience})",
+    )
     t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"clips per step (default: {d.batch_size})")
-    t.add_argument("--lr", type=float, default=d.lr, help=f"AdamW peak learning rate, warm-up then cosine decay (default: {d.lr})")
-    t.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"AdamW weight decay (default: {d.weight_decay})")
-    t.add_argument("--balance", choices=BALANCE, default=d.balance, help="class imbalance: weighted loss, balanced sampling, or none (default: weights)")
+    t.add_argument(
+        "--lr",
+        type=finite_float,
+        default=d.lr,
+        help=f"AdamW peak learning rate, warm-up then cosine decay (default: {d.lr})",
+    )
+    t.add_argument(
+        "--weight-decay",
+        type=finite_float,
+        default=d.weight_decay,
+        help=f"AdamW weight decay (default: {d.weight_decay})",
+    )
+    t.add_argument(
+        "--balance",
+        choices=BALANCE,
+        default=d.balance,
+        help="class imbalance: weighted loss, balanced sampling, or none (default: weights)",
+    )
     t.add_argument("--clip-len", type=int, default=d.clip_len, help=f"frames per clip (default: {d.clip_len})")
-    t.add_argument("--frame-step", type=int, default=d.frame_step, help=f"take every N-th frame (default: {d.frame_step})")
-    t.add_argument("--resize", type=int, default=d.resize, help=f"clips are fitted to this size before cropping (default: {d.resize})")
+    t.add_argument(
+        "--frame-step", type=int, default=d.frame_step, help=f"take every N-th frame (default: {d.frame_step})"
+    )
+    t.add_argument(
+        "--resize",
+        type=int,
+        default=d.resize,
+        help=f"clips are fitted to this size before cropping (default: {d.resize})",
+    )
     t.add_argument("--crop-size", type=int, default=d.crop_size, help=f"model input size (default: {d.crop_size})")
-    t.add_argument("--val-fraction", type=float, default=d.val_fraction, help=f"share of each class held out for validation (default: {d.val_fraction})")
-    t.add_argument("--seed", type=int, default=d.seed, help=f"seed of the split, sampling and augmentation (default: {d.seed})")
+    t.add_argument(
+        "--val-fraction",
+        type=finite_float,
+        default=d.val_fraction,
+        help=f"share of each class held out for validation (default: {d.val_fraction})",
+    )
+    t.add_argument(
+        "--seed", type=int, default=d.seed, help=f"seed of the split, sampling and augmentation (default: {d.seed})"
+    )
     t.add_argument("--no-flip", action="store_true", help="no horizontal flips (for classes defined by direction)")
-    t.add_argument("--background", default="auto", help="label meaning 'no action' (default: no_action when present; 'none' for no such class)")
-    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="auto (fp16 mixed precision on CUDA, fp32 on CPU), fp32, bf16 (about 3x faster on CPUs with AMX) or fp16")
+    t.add_argument(
+        "--background",
+        default="auto",
+        help="label meaning 'no action' (default: no_action when present; 'none' for no such class)",
+    )
+    t.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (fp16 mixed precision on CUDA, fp32 on CPU), fp32, bf16 (about 3x faster on CPUs with AMX) or fp16",
+    )
+    t.add_argument(
+        "--grad-clip",
+        type=finite_float,
+        default=d.grad_clip,
+        help=f"largest gradient norm, 0 for none (default: {d.grad_clip})",
+    )
     t.add_argument("--resume", action="store_true", help="continue an interrupted training from the state beside --out")
 
 
-def _add_evaluate_parser(sub) -> None:  # noqa: ANN001
+def _add_evaluate_parser(sub) -> None:
     e = sub.add_parser("evaluate", help="measure a recognizer checkpoint on labelled clips")
     e.add_argument("checkpoint", type=Path, help="recognizer checkpoint (.pt)")
     _add_data_arguments(e)
-    e.add_argument("--subset", choices=("auto", "val", "test", "train", "all"), default="auto", help="which clips (default: the split's test set, else its validation set, else all)")
+    e.add_argument(
+        "--subset",
+        choices=("auto", "val", "test", "train", "all"),
+        default="auto",
+        help="which clips (default: the split's test set, else its validation set, else all)",
+    )
     e.add_argument("--out", type=Path, help="report folder to create (default: <checkpoint>.eval)")
     e.add_argument("--batch-size", type=int, default=None, help="clips per batch (default: 16 on CUDA, 1 on CPU)")
 
 
-def _load_data(args: argparse.Namespace):  # noqa: ANN202
-    from hoopsense.training.datasets import load_dataset
+def _load_data(args: argparse.Namespace):
+    from hoopsense.training.formats import load_dataset
 
     data = load_dataset(args.data, args.format, drop=() if args.keep_discard else ("discard",), fold=args.fold)
     for note in data.skipped:
@@ -103,27 +203,35 @@ def _load_data(args: argparse.Namespace):  # noqa: ANN202
     return data
 
 
+def train_config(args: argparse.Namespace) -> Any:
+    """The :class:`TrainConfig` of parsed ``train`` arguments."""
+    from hoopsense.training.augment import Augment
+    from hoopsense.training.loop import TrainConfig
+
+    layers = tuple(x.strip() for x in args.train_layers.split(",") if x.strip()) if args.train_layers else None
+    return build(
+        TrainConfig, TRAIN_FIELDS, args, train_layers=layers, augment=Augment(flip=not args.no_flip),
+        background=None if args.background == "none" else args.background,
+    )  # fmt: skip
+
+
 def train_command(args: argparse.Namespace) -> int:
     import warnings
 
-    from hoopsense.training.augment import Augment
-    from hoopsense.training.loop import TrainConfig, train
+    from hoopsense.training.loop import side_files, train
 
     if args.out.suffix != ".pt":
         raise ConfigError(f"--out must be a .pt file, got {args.out}")
-    config = TrainConfig(
-        architecture=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        clip_len=args.clip_len, frame_step=args.frame_step, resize=args.resize, crop_size=args.crop_size,
-        init=args.init, train_layers=tuple(x.strip() for x in args.train_layers.split(",") if x.strip()) if args.train_layers else None,
-        balance=args.balance, patience=args.patience, val_fraction=args.val_fraction, seed=args.seed, workers=args.workers,
-        device=args.device, precision=args.precision, augment=Augment(flip=not args.no_flip),
-        background=None if args.background == "none" else args.background,
-    )
+    if args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give the checkpoint's file name (.pt)")
+    with errors_in_flags(TRAIN_FLAGS):
+        config = train_config(args)
+    protect_inputs([args.out, *side_files(args.out).values()], [args.data, args.split, *_data_files(args.data)])
     data = _load_data(args)
     counts = ", ".join(f"{k} {v}" for k, v in data.counts().items())
-    err_console.print(f"{len(data.records)} clips, {len(data.labels)} classes: {counts}")
+    console.print(f"{len(data.records)} clips, {len(data.labels)} classes: {counts}")
     progress = epoch_progress()
-    tasks: dict[int, int] = {}
+    tasks: dict[int, Any] = {}
 
     def on_step(epoch: int, step: int, steps: int, loss: float) -> None:
         if epoch not in tasks:
@@ -140,20 +248,29 @@ def train_command(args: argparse.Namespace) -> int:
             f"{r['train_clips_per_s']:.1f} clips/s" + ("  [best, saved]" if r["best"] else "")
         )
 
-    with warnings.catch_warnings(record=True) as caught, progress:
+    def stopped() -> str:
+        if done:
+            return f"training stopped after epoch {done[-1]}; {args.out} holds the best epoch so far; continue with --resume"
+        return "training stopped before the first epoch ended; nothing to resume"
+
+    with warnings.catch_warnings(record=True) as caught, progress, prompt_stop(stopped):
         warnings.simplefilter("always")
         try:
-            result = train(data, config, args.out, split_file=args.split, resume=args.resume, on_step=on_step, on_epoch=on_epoch)
+            with errors_in_flags(TRAIN_FLAGS):
+                result = train(
+                    data,
+                    config,
+                    args.out,
+                    split_file=args.split,
+                    resume=args.resume,
+                    on_step=on_step,
+                    on_epoch=on_epoch,
+                )
         except KeyboardInterrupt:
-            stopped = HoopsenseError(
-                f"training stopped after epoch {done[-1]}; {args.out} holds the best epoch so far; continue with --resume"
-                if done else "training stopped before the first epoch ended; nothing to resume"
-            )
-            stopped.exit_code = 130
-            raise stopped from None
+            raise Interrupted(stopped()) from None
     for w in caught:
         if "training from scratch" in str(w.message):
-            err_console.print(f"[yellow]warning:[/] {w.message}")
+            err_console.print(f"warning: {w.message}")
     best = result.best
     console.print(
         f"best epoch {result.best_epoch}: validation accuracy {best['val_accuracy']:.4f}, macro-F1 {best['val_macro_f1']:.4f}"
@@ -164,13 +281,25 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_files(folder: Path) -> list[Path]:
+    """The files directly in a dataset folder (clips, label files): no output may replace one."""
+    try:
+        return [p for p in Path(folder).iterdir() if p.is_file()] if Path(folder).is_dir() else []
+    except OSError:
+        return []
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
+    from hoopsense.outputs import check_new_folder
     from hoopsense.training.evaluate import evaluate
 
-    data = _load_data(args)
     out = args.out or args.checkpoint.with_suffix(".eval")
-    result = evaluate(args.checkpoint, data, out, subset=args.subset, split_file=args.split, device=args.device,
-                      batch_size=args.batch_size, workers=args.workers)
+    protect_inputs([out], [args.checkpoint, args.data, args.split])
+    check_new_folder(out)
+    data = _load_data(args)
+    with errors_in_flags(EVAL_FLAGS):
+        result = evaluate(args.checkpoint, data, out, subset=args.subset, split_file=args.split, device=args.device,
+                          batch_size=args.batch_size, workers=args.workers)  # fmt: skip
     r = result.report
     table = Table(title=f"evaluation on {result.subset} ({result.clips} clips)")
     for col in ("class", "precision", "recall", "F1", "support"):
@@ -183,35 +312,29 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def clips_command(args: argparse.Namespace) -> int:
-    import json
-
+def clips_command(args: argparse.Namespace, detector: Detector | None = None) -> int:
+    from hoopsense.detection.base import DetectorConfig
     from hoopsense.recognizer.tubelets import TubeletConfig
-    from hoopsense.tracker.detector import DetectorConfig
-    from hoopsense.tracker.filters import parse_polygon
-    from hoopsense.tracker.tracker import TrackerConfig
-    from hoopsense.training.clips import SPACEJAM_LABELS, ClipsOptions, cut_clips
+    from hoopsense.tracking.players import TrackerConfig
+    from hoopsense.training.cutting import ClipsOptions, cut_clips, read_labels
     from hoopsense.video import probe
 
-    labels = SPACEJAM_LABELS
-    if args.labels:
-        try:
-            doc = json.loads(args.labels.read_text())
-            labels = tuple(doc[k] for k in sorted(doc, key=int))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"--labels {args.labels}: not a labels_dict.json ({exc})") from exc
-    meta = probe(args.input)
-    court = tuple(map(tuple, parse_polygon(args.court, meta.width, meta.height).tolist())) if args.court else None
-    options = ClipsOptions(
-        detector=DetectorConfig(weights=args.detector, device=args.device),
-        tracker=TrackerConfig(court=court),
-        tubelets=TubeletConfig(clip_len=args.clip_len, stride=args.stride or args.clip_len, resize=args.size),
-        labels=labels, placeholder=args.placeholder, start_s=args.start, end_s=args.end,
-    )
-    progress = run_progress("cutting clips", args.quiet)
-    on_start, on_frame = progress_callbacks(progress)
-    with progress:
-        result = cut_clips(args.input, args.out, options, meta=meta, on_start=on_start, on_frame=on_frame)
+    with errors_in_flags(CLIPS_FLAGS):
+        options = build(
+            ClipsOptions, cli_options.CLIPS, args,
+            detector=build(DetectorConfig, {"weights": "detector", "device": "device"}, args),
+            tracker=TrackerConfig(court=args.court),
+            tubelets=build(TubeletConfig, cli_options.CLIP_TUBELETS, args, stride=args.stride or args.clip_len),
+            **({"labels": read_labels(args.labels)} if args.labels else {}),
+        )  # fmt: skip
+        protect_inputs([args.out], [args.input, args.detector, args.labels])
+        meta = probe(args.input)
+        progress = run_progress("cutting clips", args.quiet)
+        on_start, on_frame = progress_callbacks(progress)
+        with progress:
+            result = cut_clips(
+                args.input, args.out, options, meta=meta, detector=detector, on_start=on_start, on_frame=on_frame
+            )
     console.print(
         f"wrote {result.clips} clips of {result.players} players to {result.out_dir} "
         f"(every clip is labelled {args.placeholder!r}: correct annotation_dict.json, then `hoopsense train {result.out_dir}`)"

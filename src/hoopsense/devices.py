@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hoopsense.errors import ConfigError
+from hoopsense.errors import ConfigError, field_name
 
 if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the one list: recognizer, training and the CLI use it
 
 
-def check_device_name(device: str) -> None:
-    """Raise :class:`ConfigError` unless ``device`` is a name :func:`pick_device` understands."""
-    if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:") or device.isdigit()):
-        raise ConfigError(f"device must be {DEVICE_CHOICES}, got {device!r}")
+def check_device_name(device: str, *, owner: object = "device") -> None:
+    """Raise :class:`ConfigError` (field ``device`` of ``owner``) unless ``device`` is a name
+    :func:`pick_device` understands."""
+    ok = isinstance(device, str) and (
+        device in ("auto", "cpu", "cuda", "mps")
+        or (device.startswith("cuda:") and device[5:].isdigit())
+        or device.isdigit()
+    )
+    if not ok:
+        raise ConfigError(f"device must be {DEVICE_CHOICES}, got {device!r}", field=field_name(owner, "device"))
 
 
 def pick_device(device: str) -> str:
@@ -27,7 +34,7 @@ def pick_device(device: str) -> str:
     if device == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
     if (device.startswith("cuda") or device.isdigit()) and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available here; use --device cpu or auto")
+        raise ConfigError(f"device {device}: no CUDA device is available here; use cpu or auto", field="device")
     if device.isdigit():
         return f"cuda:{device}"
     return device
@@ -40,15 +47,6 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def use_all_cores() -> None:
-    """Give torch every usable core (Ultralytics sets ``OMP_NUM_THREADS=1`` when imported)."""
-    import torch
-
-    cores = usable_cores()
-    if torch.get_num_threads() != cores:
-        torch.set_num_threads(cores)
-
-
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     """Compute dtype for ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) on a torch device.
 
@@ -58,7 +56,7 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
-    if precision not in ("fp32", "bf16", "fp16"):
-        raise ConfigError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+        raise ConfigError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32", field="precision")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}", field="precision")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

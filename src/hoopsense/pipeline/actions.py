@@ -1,7 +1,7 @@
 """The recognition stage of ``analyze``: tubelets -> batched recognizer -> timeline.
 
 Tracked frames go in; they come out in the same order, each with the action
-label of every player in it. A frame is held until each of its players'
+(class index and confidence) of every player in it. A frame is held until each of its players'
 labels is settled (see :meth:`Timeline.final_until`), so the video shows the
 same actions as the timeline files. Clips from all players wait in one queue
 and are classified ``batch_size`` at a time; when frames have waited
@@ -16,8 +16,8 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Protocol
 
+from hoopsense.pipeline.stream import StageClock, TrackedFrame
 from hoopsense.pipeline.timeline import Timeline
 from hoopsense.recognizer.recognizer import Recognizer
 from hoopsense.recognizer.tubelets import (
@@ -26,16 +26,6 @@ from hoopsense.recognizer.tubelets import (
     TubeletBuilder,
     TubeletConfig,
 )
-
-
-class _TrackedFrame(Protocol):
-    index: int
-    image: object
-    players: object
-
-
-class _Clock(Protocol):
-    def add(self, name: str, started: float) -> float: ...
 
 
 class ActionStage:
@@ -48,7 +38,7 @@ class ActionStage:
         timeline: Timeline,
         *,
         keep_images: bool,
-        clock: _Clock,
+        clock: StageClock,
     ) -> None:
         self.recognizer = recognizer
         self.timeline = timeline
@@ -65,7 +55,7 @@ class ActionStage:
         self.windows = 0
         self.provisional_frames = 0
 
-    def push(self, item: _TrackedFrame) -> Iterator[tuple[_TrackedFrame, dict[int, tuple[str, int]]]]:
+    def push(self, item: TrackedFrame) -> Iterator[tuple[TrackedFrame, dict[int, tuple[int, float]]]]:
         """Add a tracked frame (BGR image required); yield the frames whose labels are ready."""
         t = time.perf_counter()
         self._enqueue(self.builder.push(item.index, item.image, item.players))
@@ -74,7 +64,7 @@ class ActionStage:
         self._infer(full_batches_only=True)
         yield from self._release(drain=False)
 
-    def flush(self, *, infer: bool = True) -> Iterator[tuple[_TrackedFrame, dict[int, tuple[str, int]]]]:
+    def flush(self, *, infer: bool = True) -> Iterator[tuple[TrackedFrame, dict[int, tuple[int, float]]]]:
         """End of the video: classify what is left (unless ``infer`` is False) and release every frame."""
         self._enqueue(self.builder.finish())
         if infer:
@@ -118,10 +108,10 @@ class ActionStage:
                 else:
                     self.timeline.end_segment(x.track_id, x.last_frame)
 
-    def _ready(self, item: _TrackedFrame) -> bool:
-        return all(self.timeline.final_until(int(t)) >= item.index for t in item.players.tracker_id)  # type: ignore[attr-defined]
+    def _ready(self, item: TrackedFrame) -> bool:
+        return all(self.timeline.final_until(int(t)) >= item.index for t in item.players.tracker_id)
 
-    def _release(self, *, drain: bool) -> Iterator[tuple[_TrackedFrame, dict[int, tuple[str, int]]]]:
+    def _release(self, *, drain: bool) -> Iterator[tuple[TrackedFrame, dict[int, tuple[int, float]]]]:
         while self._queue:
             head = self._queue[0]
             if not drain and not self._ready(head):
@@ -133,9 +123,8 @@ class ActionStage:
                 self.provisional_frames += 1
             self._queue.popleft()
             labels = {}
-            for tid in head.players.tracker_id:  # type: ignore[attr-defined]
+            for tid in head.players.tracker_id:
                 found = self.timeline.label_at(int(tid), head.index)
                 if found is not None:
-                    index, confidence = found
-                    labels[int(tid)] = (f"{self.timeline.labels[index]} {confidence:.2f}", index)
+                    labels[int(tid)] = found
             yield head, labels

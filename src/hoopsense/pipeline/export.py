@@ -1,17 +1,24 @@
-"""Writers for the result files: ``tracks.csv``, MOTChallenge txt, ``timeline.csv`` and ``timeline.json``."""
+"""Writers and readers of a run's result files: ``tracks.csv``, MOTChallenge txt,
+``timeline.csv``, ``timeline.json``, and the end-of-run writing of the timeline and ``run.json``."""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import supervision as sv
 
+from hoopsense.errors import ConfigError
+from hoopsense.pipeline.run_files import OutputPaths, PlayerRecord, RunRecord, write_record
+
 if TYPE_CHECKING:
+    from hoopsense.pipeline.options import AnalyzeOptions
+    from hoopsense.pipeline.results import AnalysisResult
     from hoopsense.pipeline.timeline import ActionEvent
 
 TRACKS_HEADER = ("frame", "time_s", "player_id", "x1", "y1", "x2", "y2", "confidence")
@@ -43,7 +50,16 @@ class TrackWriter:
         for (x1, y1, x2, y2), tid, c in zip(players.xyxy, players.tracker_id, conf):
             if self._csv:
                 self._csv.writerow(
-                    (frame_index, f"{time_s:.4f}", int(tid), f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", f"{c:.3f}")
+                    (
+                        frame_index,
+                        f"{time_s:.4f}",
+                        int(tid),
+                        f"{x1:.1f}",
+                        f"{y1:.1f}",
+                        f"{x2:.1f}",
+                        f"{y2:.1f}",
+                        f"{c:.3f}",
+                    )
                 )
             if self._mot:
                 self._mot.write(
@@ -57,15 +73,37 @@ class TrackWriter:
                 fh.close()
 
 
+def _csv_rows(path: Path, header: Sequence[str]) -> list[dict[str, str]]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [h for h in header if h not in (reader.fieldnames or ())]
+            if missing:
+                raise ConfigError(f"{path} is not a hoopsense file: no {', '.join(missing)} column")
+            return list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _number(path: Path, row: int, name: str, text: str | None, kind: type) -> Any:
+    try:
+        value = kind(text)
+        if kind is float and not np.isfinite(value):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path} line {row + 2}: {name} is not a number ({text!r})") from None
+
+
 def read_tracks_csv(path: Path) -> dict[str, np.ndarray]:
-    """Read a ``tracks.csv`` into columns (numpy arrays keyed by header name)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    """Read a ``tracks.csv`` into columns (numpy arrays keyed by header name: ``frame`` and
+    ``player_id`` int64, the others float64). A damaged row is a one-line :class:`ConfigError`."""
+    rows = _csv_rows(path, TRACKS_HEADER)
     cols: dict[str, np.ndarray] = {}
     for name in TRACKS_HEADER:
-        values = [r[name] for r in rows]
-        dtype = int if name in ("frame", "player_id") else float
-        cols[name] = np.asarray(values, dtype=dtype) if values else np.empty(0, dtype=dtype)
+        kind = int if name in ("frame", "player_id") else float
+        values = [_number(path, i, name, r[name], kind) for i, r in enumerate(rows)]
+        cols[name] = np.asarray(values, dtype=np.int64 if kind is int else np.float64)
     return cols
 
 
@@ -74,12 +112,21 @@ TIMELINE_HEADER = ("player_id", "action", "start_frame", "end_frame", "start_s",
 
 def write_timeline_csv(path: Path, events: Sequence[ActionEvent]) -> None:
     """One event per row, all players, sorted by player then start (frames 0-based, end inclusive)."""
-    with open(path, "w", newline="") as fh:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(TIMELINE_HEADER)
         for e in events:
             out.writerow(
-                (e.player_id, e.action, e.start_frame, e.end_frame, f"{e.start_s:.4f}", f"{e.end_s:.4f}", f"{e.duration_s:.4f}", f"{e.confidence:.4f}")
+                (
+                    e.player_id,
+                    e.action,
+                    e.start_frame,
+                    e.end_frame,
+                    f"{e.start_s:.4f}",
+                    f"{e.end_s:.4f}",
+                    f"{e.duration_s:.4f}",
+                    f"{e.confidence:.4f}",
+                )
             )
 
 
@@ -145,12 +192,63 @@ def timeline_document(
 
 
 def write_timeline_json(path: Path, document: dict) -> None:
-    Path(path).write_text(json.dumps(document, indent=2))
+    Path(path).write_text(json.dumps(document, indent=2, allow_nan=False), encoding="utf-8")
 
 
 def read_timeline_csv(path: Path) -> list[dict[str, object]]:
-    """Rows of a ``timeline.csv`` with numbers parsed."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    """Rows of a ``timeline.csv`` with numbers parsed; a damaged row is a one-line :class:`ConfigError`."""
+    rows = _csv_rows(path, TIMELINE_HEADER)
     ints, floats = ("player_id", "start_frame", "end_frame"), ("start_s", "end_s", "duration_s", "confidence")
-    return [{k: int(v) if k in ints else float(v) if k in floats else v for k, v in r.items()} for r in rows]
+    return [
+        {k: _number(path, i, k, v, int) if k in ints else _number(path, i, k, v, float) if k in floats else v
+         for k, v in r.items()}
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+
+
+def write_run_files(
+    tmp: Mapping[str, Path],
+    result: AnalysisResult,
+    paths: OutputPaths,
+    options: AnalyzeOptions,
+    detector_name: str,
+    *,
+    labels: Sequence[str] = (),
+    background: str | None = None,
+) -> None:
+    """Write the timeline files and ``run.json`` (those present in ``tmp``) of a finished or stopped run."""
+    if result.recognizer is not None and "timeline_csv" in tmp:
+        write_timeline_csv(tmp["timeline_csv"], result.events)
+    if result.recognizer is not None and "timeline_json" in tmp:
+        doc = timeline_document(
+            result.events, labels=labels, background=background, fps=result.meta.fps,
+            players={pid: (s.first_frame, s.last_frame, s.frames) for pid, s in result.players.items()},
+            classified=result.classified, video=paths.video.name if paths.video is not None else None,
+            recognizer=result.recognizer,
+        )  # fmt: skip
+        doc["partial"] = result.partial
+        write_timeline_json(tmp["timeline_json"], doc)
+    if "run_json" in tmp:
+        write_record(tmp["run_json"], run_record(result, paths, options, detector_name))
+
+
+def run_record(result: AnalysisResult, paths: OutputPaths, options: AnalyzeOptions, detector_name: str) -> RunRecord:
+    """The :class:`RunRecord` of a run."""
+    meta = result.meta
+    recognized = result.recognizer is not None
+    return RunRecord(
+        input={"path": str(meta.path), "width": meta.width, "height": meta.height, "fps": meta.fps,
+               "n_frames": meta.n_frames, "duration_s": meta.duration_s},
+        range_s=(options.start_s, options.end_s),
+        detector={"name": detector_name, **asdict(options.detector)},
+        tracker=asdict(options.tracker),
+        recognizer=result.recognizer,
+        outputs={k: (Path(v).name if v is not None else None) for k, v in asdict(paths).items()},
+        frames=result.frames, rows=result.rows, events=len(result.events),
+        players=tuple(
+            PlayerRecord(tid, s.first_frame, s.last_frame, s.frames, (tid in result.classified) if recognized else None)
+            for tid, s in sorted(result.players.items())
+        ),
+        fps_achieved=round(result.fps, 2), stage_s={k: round(v, 3) for k, v in result.stage_s.items()},
+        skipped_packets=result.skipped_packets, partial=result.partial,
+    )  # fmt: skip

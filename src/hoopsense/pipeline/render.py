@@ -14,8 +14,22 @@ import numpy as np
 import supervision as sv
 
 ACTION_PALETTE = (
-    "#1f77b4", "#e8710a", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#d6409f", "#0f9ab0",
-    "#8a8a12", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+    "#1f77b4",
+    "#e8710a",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#d6409f",
+    "#0f9ab0",
+    "#8a8a12",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
 )
 BACKGROUND_COLOUR = "#757575"
 PLAYER_PALETTE = sv.ColorPalette.DEFAULT
@@ -28,7 +42,10 @@ def player_colour(player_id: int) -> str:
 
 def action_colours(labels: Sequence[str], background: str | None = None) -> list[str]:
     """Hex colour per class (index = class index); the background class is grey."""
-    return [BACKGROUND_COLOUR if name == background else ACTION_PALETTE[i % len(ACTION_PALETTE)] for i, name in enumerate(labels)]
+    return [
+        BACKGROUND_COLOUR if name == background else ACTION_PALETTE[i % len(ACTION_PALETTE)]
+        for i, name in enumerate(labels)
+    ]
 
 
 class Renderer:
@@ -36,28 +53,50 @@ class Renderer:
     current action above the player in the action's colour.
 
     Frames are BGR uint8 ``(H, W, 3)``; sizes scale with the frame height.
-    ``action_palette`` lists the hex colour of each class (see :func:`action_colours`).
+    ``labels`` names the recognizer's classes and ``action_palette`` gives the
+    hex colour of each (see :func:`action_colours`).
     """
 
-    def __init__(self, frame_height: int, action_palette: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, frame_height: int, labels: Sequence[str] = (), action_palette: Sequence[str] | None = None
+    ) -> None:
+        self.labels = tuple(labels)
         scale = max(0.4, frame_height / 1080)
         thickness = max(1, int(round(2 * scale)))
         padding = max(2, int(round(6 * scale)))
-        self._ellipse = sv.EllipseAnnotator(thickness=max(2, int(round(3 * scale))), color=PLAYER_PALETTE, color_lookup=sv.ColorLookup.TRACK)
-        self._label = sv.LabelAnnotator(
-            color=PLAYER_PALETTE, text_scale=0.9 * scale, text_thickness=thickness, text_padding=padding,
-            text_position=sv.Position.BOTTOM_CENTER, color_lookup=sv.ColorLookup.TRACK, smart_position=False,
+        self._ellipse = sv.EllipseAnnotator(
+            thickness=max(2, int(round(3 * scale))), color=PLAYER_PALETTE, color_lookup=sv.ColorLookup.TRACK
         )
-        palette = sv.ColorPalette.from_hex(list(action_palette)) if action_palette else sv.ColorPalette.from_hex([BACKGROUND_COLOUR])
+        self._label = sv.LabelAnnotator(
+            color=PLAYER_PALETTE,
+            text_scale=0.9 * scale,
+            text_thickness=thickness,
+            text_padding=padding,
+            text_position=sv.Position.BOTTOM_CENTER,
+            color_lookup=sv.ColorLookup.TRACK,
+            smart_position=False,
+        )
+        palette = (
+            sv.ColorPalette.from_hex(list(action_palette))
+            if action_palette
+            else sv.ColorPalette.from_hex([BACKGROUND_COLOUR])
+        )
         self._action = sv.LabelAnnotator(
-            color=palette, text_color=sv.Color.WHITE, text_scale=0.8 * scale, text_thickness=thickness, text_padding=padding,
-            text_position=sv.Position.TOP_CENTER, smart_position=False,
+            color=palette,
+            text_color=sv.Color.WHITE,
+            text_scale=0.8 * scale,
+            text_thickness=thickness,
+            text_padding=padding,
+            text_position=sv.Position.TOP_CENTER,
+            smart_position=False,
         )
 
-    def draw(self, image: np.ndarray, players: sv.Detections, actions: Mapping[int, tuple[str, int]] | None = None) -> np.ndarray:
+    def draw(
+        self, image: np.ndarray, players: sv.Detections, actions: Mapping[int, tuple[int, float]] | None = None
+    ) -> np.ndarray:
         """Return a new annotated copy of ``image`` (BGR uint8).
 
-        ``actions`` maps a player ID to ``(text, class index)``, e.g. ``("dribble 0.83", 3)``.
+        ``actions`` maps a player ID to ``(class index, confidence)``, drawn as ``dribble 0.83``.
         """
         canvas = image.copy()
         if len(players) == 0:
@@ -69,6 +108,7 @@ class Renderer:
             if keep.any():
                 tagged = players[keep]
                 tags = [actions[int(t)] for t in tagged.tracker_id]
-                lookup = np.array([index for _, index in tags], dtype=np.int64)
-                canvas = self._action.annotate(canvas, tagged, labels=[text for text, _ in tags], custom_color_lookup=lookup)
+                lookup = np.array([index for index, _ in tags], dtype=np.int64)
+                texts = [f"{self.labels[index]} {confidence:.2f}" for index, confidence in tags]
+                canvas = self._action.annotate(canvas, tagged, labels=texts, custom_color_lookup=lookup)
         return canvas

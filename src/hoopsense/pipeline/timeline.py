@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hoopsense.errors import ConfigError, check_range
-from hoopsense.recognizer.config import WindowPrediction
+from hoopsense.errors import ConfigError, check_range, field_name
+from hoopsense.recognizer.windows import WindowPrediction
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,12 @@ class TimelineConfig:
     keep_background: bool = False
 
     def __post_init__(self) -> None:
-        if self.smooth < 1 or self.smooth % 2 == 0 or self.smooth > 31:
-            raise ConfigError(f"--smooth must be an odd number of windows in [1, 31], got {self.smooth}")
-        check_range("--min-event-s", self.min_event_s, 0, 600, "seconds")
+        check_range(self, "smooth", 1, 31, "windows")
+        if self.smooth % 2 == 0:
+            raise ConfigError(
+                f"smooth must be an odd number of windows, got {self.smooth}", field=field_name(self, "smooth")
+            )
+        check_range(self, "min_event_s", 0, 600, "seconds")
 
     def min_frames(self, fps: float) -> int:
         return max(1, int(round(self.min_event_s * fps)))

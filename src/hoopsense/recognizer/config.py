@@ -1,25 +1,11 @@
-"""Recognizer settings and its prediction type (plain data, no torch import)."""
+"""Recognizer settings (plain data, no torch import)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from hoopsense.devices import check_device_name
-from hoopsense.errors import ConfigError, check_range
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-@dataclass(frozen=True)
-class WindowPrediction:
-    """Class probabilities (float32 ``(C,)``, summing to 1) of one player's clip over frames ``start..end``."""
-
-    track_id: int
-    start_frame: int
-    end_frame: int
-    probs: np.ndarray
+from hoopsense.devices import PRECISIONS, check_device_name
+from hoopsense.errors import check_choice, check_range, check_text
 
 
 @dataclass(frozen=True)
@@ -37,8 +23,8 @@ class RecognizerConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
+        check_text(self, "checkpoint")
         if self.batch_size is not None:
-            check_range("--batch-size", self.batch_size, 1, 1024)
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        check_device_name(self.device)
+            check_range(self, "batch_size", 1, 1024)
+        check_choice(self, "precision", PRECISIONS)
+        check_device_name(self.device, owner=self)

@@ -24,6 +24,7 @@ from typing import Any
 
 from hoopsense import __version__
 from hoopsense.errors import ConfigError, WeightsError, check_range
+from hoopsense.outputs import atomic_save
 from hoopsense.weights.cache import offline
 
 FORMAT = "hoopsense-recognizer"
@@ -54,7 +55,7 @@ class Architecture:
     def build(self) -> Any:
         """The network with its original pretrained head (400 or 1000 classes), random weights."""
         if self.kind == "frames":
-            from hoopsense.recognizer.frames import FrameCNN
+            from hoopsense.recognizer.frame_cnn import FrameCNN
 
             return FrameCNN(num_classes=1000)
         from torchvision.models import video
@@ -71,14 +72,16 @@ class Architecture:
     def adapt(self, state: dict) -> dict:
         """Map a torchvision state dict to this network's parameter names."""
         if self.kind == "frames":
-            from hoopsense.recognizer.frames import from_torchvision_state
+            from hoopsense.recognizer.frame_cnn import from_torchvision_state
 
             return from_torchvision_state(state)
         return state
 
 
 def _video(name: str, enum: str, description: str) -> Architecture:
-    return Architecture(name, "video", name, enum, "KINETICS400_V1", "Kinetics-400", KINETICS_MEAN, KINETICS_STD, description)
+    return Architecture(
+        name, "video", name, enum, "KINETICS400_V1", "Kinetics-400", KINETICS_MEAN, KINETICS_STD, description
+    )
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -88,8 +91,14 @@ ARCHITECTURES: dict[str, Architecture] = {
         _video("r3d_18", "R3D_18_Weights", "R3D-18: full 3D convolutions"),
         _video("mc3_18", "MC3_18_Weights", "MC3-18: 3D convolutions in the early layers, 2D later"),
         Architecture(
-            "frames-efficientnet_b0", "frames", "efficientnet_b0", "EfficientNet_B0_Weights", "IMAGENET1K_V1",
-            "ImageNet-1k", IMAGENET_MEAN, IMAGENET_STD,
+            "frames-efficientnet_b0",
+            "frames",
+            "efficientnet_b0",
+            "EfficientNet_B0_Weights",
+            "IMAGENET1K_V1",
+            "ImageNet-1k",
+            IMAGENET_MEAN,
+            IMAGENET_STD,
             "EfficientNet-B0 on each frame, averaged over time (frame-based baseline)",
         ),
     )
@@ -133,13 +142,15 @@ class CheckpointMeta:
             raise ConfigError("labels must be a non-empty list of non-empty names")
         if len(set(self.labels)) != len(self.labels):
             raise ConfigError(f"labels must be unique, got {list(self.labels)}")
-        check_range("clip_len", self.clip_len, 1, 256)
-        check_range("frame_step", self.frame_step, 1, 16)
+        check_range(self, "clip_len", 1, 256)
+        check_range(self, "frame_step", 1, 16)
         if not 8 <= self.crop_size <= self.resize <= 1024:
-            raise ConfigError(f"need 8 <= crop_size <= resize <= 1024, got crop_size {self.crop_size}, resize {self.resize}")
+            raise ConfigError(
+                f"need 8 <= crop_size <= resize <= 1024, got crop_size {self.crop_size}, resize {self.resize}"
+            )
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ConfigError(f"mean and std need 3 values each, std > 0; got mean {self.mean}, std {self.std}")
-        check_range("context", self.context, 1, 4)
+        check_range(self, "context", 1, 4)
         if self.background is not None and self.background not in self.labels:
             raise ConfigError(f"background class {self.background!r} is not one of the labels {list(self.labels)}")
         if self.colour != "RGB":
@@ -260,7 +271,9 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointMeta, dict]:
             f"a plain torchvision .pth can only be used as initial weights for training"
         )
     if int(doc.get("format_version", 0)) > FORMAT_VERSION:
-        raise WeightsError(f"{path} was written by a newer hoopsense (format {doc['format_version']}); upgrade hoopsense")
+        raise WeightsError(
+            f"{path} was written by a newer hoopsense (format {doc['format_version']}); upgrade hoopsense"
+        )
     try:
         meta = CheckpointMeta.from_dict(doc["metadata"])
     except (ConfigError, TypeError, ValueError) as exc:
@@ -298,15 +311,8 @@ def save_checkpoint(path: str | Path, model: Any, meta: CheckpointMeta) -> Path:
         "metadata": meta.to_dict(),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_save(path, lambda tmp: torch.save(payload, tmp))
 
 
 def parameter_count(state: dict) -> int:
     return int(sum(v.numel() for v in state.values() if hasattr(v, "numel") and v.is_floating_point()))
-

@@ -8,27 +8,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hoopsense.devices import pick_device, pick_dtype, use_all_cores
-from hoopsense.recognizer.config import PRECISIONS, RecognizerConfig, WindowPrediction
-from hoopsense.recognizer.model import CheckpointMeta, load_checkpoint
+from hoopsense.devices import pick_device, pick_dtype
+from hoopsense.recognizer.config import RecognizerConfig
+from hoopsense.recognizer.model import ARCHITECTURES, CheckpointMeta, load_checkpoint
 from hoopsense.recognizer.transforms import clips_to_tensor
 from hoopsense.recognizer.tubelets import Tubelet, TubeletConfig
+from hoopsense.recognizer.windows import WindowPrediction
 from hoopsense.weights import resolve
 
-__all__ = ["PRECISIONS", "Recognizer", "RecognizerConfig", "WindowPrediction"]
+__all__ = ["Recognizer", "RecognizerConfig", "WindowPrediction"]
+
 
 class Recognizer:
     """A loaded checkpoint that classifies clips in batches, preprocessing them as its metadata says."""
 
     def __init__(self, config: RecognizerConfig) -> None:
         self.config = config
-        self.path: Path = resolve(config.checkpoint, option="--recognizer")
+        self.path: Path = resolve(config.checkpoint, what="recognizer checkpoint")
         model, self.meta = load_checkpoint(self.path)
         self.device = torch.device(pick_device(config.device))
         self.dtype = pick_dtype(config.precision, self.device)
         self.batch_size = config.batch_size or (16 if self.device.type == "cuda" else 1)
         # channels-last 3D lets oneDNN pick its fast convolution kernels on CPU (about 1.7x for R(2+1)D).
-        self._memory_format = torch.channels_last_3d if self.device.type == "cpu" else torch.contiguous_format
+        video = ARCHITECTURES[self.meta.architecture].kind == "video"
+        self._memory_format = torch.channels_last_3d if self.device.type == "cpu" and video else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self._memory_format)
         self.clips = 0
 
@@ -41,7 +44,9 @@ class Recognizer:
         """RGB padding colour that normalises to zero (the model's mean)."""
         return tuple(int(round(255 * m)) for m in self.meta.mean)  # type: ignore[return-value]
 
-    def tubelet_config(self, *, clip_len: int | None = None, stride: int | None = None, max_gap: int = 8) -> TubeletConfig:
+    def tubelet_config(
+        self, *, clip_len: int | None = None, stride: int | None = None, max_gap: int = 8
+    ) -> TubeletConfig:
         """Tubelet geometry from the checkpoint; ``clip_len`` overrides it, ``stride`` defaults to half a clip."""
         meta: CheckpointMeta = self.meta
         clip_len = clip_len or meta.clip_len
@@ -57,12 +62,15 @@ class Recognizer:
     def predict_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities float32 ``(N, C)`` for RGB uint8 clips ``(T, H, W, 3)`` (H, W >= crop size)."""
         out = []
-        if self.device.type == "cpu":
-            use_all_cores()
         for i in range(0, len(clips), self.batch_size):
-            x = clips_to_tensor(clips[i : i + self.batch_size], crop_size=self.meta.crop_size, mean=self.meta.mean, std=self.meta.std)
+            x = clips_to_tensor(
+                clips[i : i + self.batch_size], crop_size=self.meta.crop_size, mean=self.meta.mean, std=self.meta.std
+            )
             x = x.to(self.device, memory_format=self._memory_format, non_blocking=True)
-            with torch.inference_mode(), torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            with (
+                torch.inference_mode(),
+                torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32),
+            ):
                 logits = self.model(x)
             out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
             self.clips += len(x)

@@ -44,7 +44,7 @@ def crop_square(
     stays centred at the frame edges.
     """
     h, w = image.shape[:2]
-    sx1, sy1, sx2, sy2 = square_box(xyxy, context)
+    sx1, sy1, sx2, _sy2 = square_box(xyxy, context)
     side = max(1, int(round(sx2 - sx1)))
     ix1, iy1 = int(round(sx1)), int(round(sy1))
     ix2, iy2 = ix1 + side, iy1 + side
@@ -56,9 +56,7 @@ def crop_square(
     else:
         part = image[cy1:cy2, cx1:cx2]
         if (cx1, cy1, cx2, cy2) != (ix1, iy1, ix2, iy2):
-            part = cv2.copyMakeBorder(
-                part, cy1 - iy1, iy2 - cy2, cx1 - ix1, ix2 - cx2, cv2.BORDER_CONSTANT, value=pad
-            )
+            part = cv2.copyMakeBorder(part, cy1 - iy1, iy2 - cy2, cx1 - ix1, ix2 - cx2, cv2.BORDER_CONSTANT, value=pad)
         interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
         canvas = cv2.resize(part, (size, size), interpolation=interp)
     if bgr:
@@ -68,7 +66,7 @@ def crop_square(
 
 def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
     """Resize uint8 ``(T, H, W, 3)`` frames (any colour order, kept) so the short side is ``size``."""
-    t, h, w = frames.shape[:3]
+    _t, h, w = frames.shape[:3]
     if min(h, w) == size:
         return frames
     scale = size / min(h, w)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
-from hoopsense.errors import ConfigError, check_range
+from hoopsense.errors import check_range
 from hoopsense.recognizer.transforms import crop_square
 
 
@@ -47,14 +47,13 @@ class TubeletConfig:
     min_fill: float = 0.5
 
     def __post_init__(self) -> None:
-        check_range("--clip-len", self.clip_len, 1, 256)
-        check_range("--stride", self.stride, 1, 1024)
-        check_range("frame_step", self.frame_step, 1, 16)
-        check_range("context padding", self.context, 1, 4)
-        check_range("crop resize", self.resize, 8, 1024, "pixels")
-        check_range("max_gap", self.max_gap, 0, 300, "frames")
-        if not 0.0 < self.min_fill <= 1.0:
-            raise ConfigError(f"min_fill must be in (0, 1], got {self.min_fill}")
+        check_range(self, "clip_len", 1, 256)
+        check_range(self, "stride", 1, 1024)
+        check_range(self, "frame_step", 1, 16)
+        check_range(self, "context", 1, 4)
+        check_range(self, "resize", 8, 1024, "pixels")
+        check_range(self, "max_gap", 0, 300, "frames")
+        check_range(self, "min_fill", 0, 1, open_low=True)
 
     @property
     def span(self) -> int:
@@ -126,7 +125,9 @@ class TubeletBuilder:
         """
         out: list[Tubelet | SegmentEnd] = []
         present = {int(t) for t in players.tracker_id} if len(players) else set()
-        for tid in [t for t, tr in self._tracks.items() if t not in present and frame_index - tr.last_seen > self.config.max_gap]:
+        for tid in [
+            t for t, tr in self._tracks.items() if t not in present and frame_index - tr.last_seen > self.config.max_gap
+        ]:
             self._end(tid, out)
         for box, tid in zip(players.xyxy, players.tracker_id) if len(players) else ():
             tid = int(tid)
@@ -178,7 +179,11 @@ class TubeletBuilder:
 
     def _window(self, tid: int, track: _Track) -> Tubelet:
         c = self.config
-        items = list(track.frames)[:: c.frame_step] if len(track.frames) < c.span else list(track.frames)[-c.span :: c.frame_step]
+        items = (
+            list(track.frames)[:: c.frame_step]
+            if len(track.frames) < c.span
+            else list(track.frames)[-c.span :: c.frame_step]
+        )
         while len(items) < c.clip_len:  # a short segment: hold the last crop
             items.append(items[-1])
         track.last_window_end = items[-1][0]

@@ -1,6 +1,6 @@
 """The data a report page is built from, read back from a run's output files.
 
-:func:`load_run` reads ``<stem>.run.json``, ``<stem>.tracks.csv`` and (when
+:func:`report_data` reads ``<stem>.run.json``, ``<stem>.tracks.csv`` and (when
 the run recognised actions) ``<stem>.timeline.json``, and returns a
 :class:`ReportData`: per player its colour in the video and the time spans
 in which it was visible, and every action event. Times are seconds from the
@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.render import action_colours, player_colour
+from hoopsense.pipeline.run_files import RunFiles
 
 GAP_FRAMES = 5  # a player missing for more frames than this starts a new visible span
 
@@ -33,14 +36,16 @@ class ReportData:
     """Everything the page shows; :meth:`to_json` is what the page's script reads."""
 
     title: str
-    video: str | None  # path relative to the page, or a data: URI
+    video: str | None  # the annotated video's path while loading; in the page, a relative path or a data: URI
     fps: float
     offset_s: float  # game time of the annotated video's first frame (--start)
     duration_s: float  # length of the analysed part
     labels: tuple[str, ...]
     background: str | None
     players: list[PlayerLane]
-    events: list[tuple[int, int, float, float, float]] = field(default_factory=list)  # player, label, start_s, end_s, confidence
+    events: list[tuple[int, int, float, float, float]] = field(
+        default_factory=list
+    )  # player, label, start_s, end_s, confidence
     recognized: bool = False
     partial: bool = False
 
@@ -61,7 +66,12 @@ class ReportData:
             "background": self.background,
             "colours": self.colours,
             "players": [
-                {"id": p.player_id, "colour": p.colour, "visible": [[round(a, 3), round(b, 3)] for a, b in p.visible], "classified": p.classified}
+                {
+                    "id": p.player_id,
+                    "colour": p.colour,
+                    "visible": [[round(a, 3), round(b, 3)] for a, b in p.visible],
+                    "classified": p.classified,
+                }
                 for p in self.players
             ],
             # compact rows: [player, label index, start_s, end_s, confidence]
@@ -70,106 +80,102 @@ class ReportData:
 
 
 def stream_spans(tracks_csv: Path, fps: float, gap: int = GAP_FRAMES) -> dict[int, list[tuple[float, float]]]:
-    """Visible spans per player read row by row from a ``tracks.csv`` (memory grows with spans, not rows)."""
+    """Visible spans per player read row by row from a ``tracks.csv`` (memory grows with spans, not rows).
+
+    A damaged file (no header, a row whose frame or player is not a whole number) is a
+    one-line :class:`ConfigError` naming the line."""
     open_spans: dict[int, list[int]] = {}
     spans: dict[int, list[tuple[float, float]]] = {}
-    with open(tracks_csv, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or "frame" not in header or "player_id" not in header:
-            raise ConfigError(f"{tracks_csv} is not a hoopsense tracks file (no frame/player_id header)")
-        fi, pi = header.index("frame"), header.index("player_id")
-        for row in reader:
-            frame, pid = int(row[fi]), int(row[pi])
-            cur = open_spans.get(pid)
-            if cur is None:
-                open_spans[pid] = [frame, frame]
-                spans.setdefault(pid, [])
-            elif frame - cur[1] > gap + 1:
-                spans[pid].append((cur[0] / fps, (cur[1] + 1) / fps))
-                open_spans[pid] = [frame, frame]
-            else:
-                cur[1] = max(cur[1], frame)
+    try:
+        with open(tracks_csv, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None or "frame" not in header or "player_id" not in header:
+                raise ConfigError(f"{tracks_csv} is not a hoopsense tracks file (no frame/player_id header)")
+            fi, pi = header.index("frame"), header.index("player_id")
+            for line, row in enumerate(reader, start=2):
+                try:
+                    frame, pid = int(row[fi]), int(row[pi])
+                except (IndexError, ValueError):
+                    raise ConfigError(f"{tracks_csv} line {line}: not a tracks row ({','.join(row)[:60]!r})") from None
+                cur = open_spans.get(pid)
+                if cur is None:
+                    open_spans[pid] = [frame, frame]
+                    spans.setdefault(pid, [])
+                elif frame - cur[1] > gap + 1:
+                    spans[pid].append((cur[0] / fps, (cur[1] + 1) / fps))
+                    open_spans[pid] = [frame, frame]
+                else:
+                    cur[1] = max(cur[1], frame)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"cannot read {tracks_csv} ({getattr(exc, 'strerror', None) or exc})") from None
     for pid, (a, b) in open_spans.items():
         spans[pid].append((a / fps, (b + 1) / fps))
     return spans
 
 
-def run_files(path: Path) -> dict[str, Path]:
-    """The output files of a run, from its ``.run.json``, its video, or a folder holding one run."""
-    path = Path(path)
-    if path.is_dir():
-        runs = sorted(path.glob("*.run.json"))
-        if not runs:
-            raise ConfigError(f"no *.run.json in {path}; pass the folder of an analysis (or its .run.json)")
-        if len(runs) > 1:
-            raise ConfigError(f"{path} holds several runs ({', '.join(r.name for r in runs[:4])}); pass one .run.json")
-        path = runs[0]
-    if path.name.endswith(".run.json"):
-        stem = path.name[: -len(".run.json")]
-    elif path.suffix in (".mp4", ".m4v", ".mov"):
-        stem = path.stem
-    else:
-        raise ConfigError(f"{path} is not an analysis output; pass its folder, its .run.json or its annotated video")
-    folder = path.parent
-    files = {
-        "run": folder / f"{stem}.run.json",
-        "tracks": folder / f"{stem}.tracks.csv",
-        "timeline": folder / f"{stem}.timeline.json",
-        "video": folder / f"{stem}.mp4",
-        "stem": folder / stem,
-    }
-    if not files["run"].is_file():
-        raise ConfigError(f"{files['run']} not found; rebuild needs the run's .run.json")
-    return files
-
-
-def load_run(path: Path) -> ReportData:
-    """Read a finished (or partial) analysis into :class:`ReportData`."""
-    files = run_files(path)
-    try:
-        run = json.loads(files["run"].read_text())
-        fps = float(run["input"]["fps"])
-        offset = float((run.get("range_s") or [0.0])[0] or 0.0)
-        duration = int(run["frames"]) / fps
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{files['run']} is not a hoopsense run file ({exc})") from exc
-    tracks_name = (run.get("outputs") or {}).get("tracks_csv")
-    tracks_path = files["run"].parent / tracks_name if tracks_name else files["tracks"]
-    if not tracks_path.is_file():
-        raise ConfigError(f"{tracks_path} not found; the report needs the run's tracks")
-    players = [PlayerLane(pid, player_colour(pid), spans) for pid, spans in sorted(stream_spans(tracks_path, fps).items())]
-    video_name = (run.get("outputs") or {}).get("video")
+def report_data(path: Path) -> tuple[ReportData, RunFiles]:
+    """Read a finished (or partial) analysis into :class:`ReportData` (``video`` is the
+    annotated video's path, or None), with the run's files."""
+    run = RunFiles.find(path)
+    record = run.record
+    tracks_path = run.path("tracks_csv")
+    if tracks_path is None or not tracks_path.is_file():
+        raise ConfigError(f"{tracks_path or run.stem + '.tracks.csv'} not found; the report needs the run's tracks")
+    spans = stream_spans(tracks_path, record.fps)
+    players = [PlayerLane(pid, player_colour(pid), s) for pid, s in sorted(spans.items())]
+    video = run.path("video")
     data = ReportData(
-        title=Path(run["input"].get("path", files["stem"].name)).name,
-        video=video_name,
-        fps=fps,
-        offset_s=offset,
-        duration_s=duration,
+        title=Path(str(record.input.get("path", run.stem))).name,
+        video=str(video) if video is not None else None,
+        fps=record.fps,
+        offset_s=record.start_s,
+        duration_s=record.duration_s,
         labels=(),
         background=None,
         players=players,
-        partial=bool(run.get("partial")),
+        partial=record.partial,
     )
-    timeline_name = (run.get("outputs") or {}).get("timeline_json")
-    if timeline_name:
-        timeline_path = files["run"].parent / timeline_name
+    timeline_path = run.path("timeline_json") if record.outputs.get("timeline_json") else None
+    if timeline_path is not None:
         if not timeline_path.is_file():
             raise ConfigError(f"{timeline_path} not found; the run recognised actions but its timeline is missing")
-        _add_timeline(data, json.loads(timeline_path.read_text()))
-    return data
+        _add_timeline(data, _read_json(timeline_path))
+    return data, run
 
 
-def _add_timeline(data: ReportData, doc: dict) -> None:
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _add_timeline(data: ReportData, doc: Any) -> None:
+    try:
+        data.labels = tuple(str(x) for x in doc["labels"])
+        data.background = doc.get("background")
+        index = {name: i for i, name in enumerate(data.labels)}
+        lanes = {p.player_id: p for p in data.players}
+        events = []
+        for p in doc["players"]:
+            lane = lanes.get(int(p["player_id"]))
+            if lane is not None:
+                lane.classified = bool(p.get("classified"))
+            for e in p["events"]:
+                row = (
+                    int(p["player_id"]),
+                    index[e["action"]],
+                    float(e["start_s"]),
+                    float(e["end_s"]),
+                    float(e["confidence"]),
+                )
+                if not all(math.isfinite(v) for v in row[2:]):
+                    raise ValueError("non-finite time or confidence")
+                events.append(row)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"the run's timeline.json is damaged ({type(exc).__name__}: {str(exc)[:80]})") from None
     data.recognized = True
-    data.labels = tuple(doc["labels"])
-    data.background = doc.get("background")
-    index = {name: i for i, name in enumerate(data.labels)}
-    lanes = {p.player_id: p for p in data.players}
-    for p in doc["players"]:
-        lane = lanes.get(int(p["player_id"]))
-        if lane is not None:
-            lane.classified = bool(p.get("classified"))
-        for e in p["events"]:
-            data.events.append((int(p["player_id"]), index[e["action"]], float(e["start_s"]), float(e["end_s"]), float(e["confidence"])))
-    data.events.sort(key=lambda e: (e[2], e[0]))
+    data.events = sorted(events, key=lambda e: (e[2], e[0]))

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from hoopsense import __version__
 from hoopsense.errors import ConfigError, OutputError
-from hoopsense.report.data import ReportData, load_run, run_files
+from hoopsense.outputs import atomic_write_text, protect_inputs
+from hoopsense.pipeline.run_files import OUTPUT_KINDS
+from hoopsense.report.data import ReportData, report_data
 
 EMBED_LIMIT = 25 * 1024 * 1024  # videos up to this size are embedded with embed="auto"
 EMBED_CHOICES = ("auto", "always", "never")
@@ -51,29 +53,39 @@ def _video_source(video: Path, page: Path, embed: str) -> str | None:
     return urllib.parse.quote(Path(rel).as_posix(), safe="/.-_~")
 
 
+def check_report_path(out: Path) -> None:
+    """Raise unless ``out`` names an HTML file in an existing folder."""
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"the report must be an .html file, got {out}")
+    if out.is_dir():
+        raise OutputError(f"the report path is a folder, expected a file name: {out}")
+
+
 def write_report(run: Path, out: Path | None = None, *, embed: str = "auto") -> Path:
     """Build the report of the run at ``run`` (its folder, ``.run.json`` or video) into ``out``.
 
     ``out`` defaults to ``<stem>.report.html`` beside the run. The annotated
     video is embedded when ``embed`` is ``always``, or ``auto`` and it is at
     most 25 MB; otherwise the page links to it by a path relative to the page.
+    Only files in the run's own folder are read; the page never replaces one
+    of them.
     """
-    files = run_files(run)
-    out = Path(out) if out is not None else files["stem"].with_name(files["stem"].name + ".report.html")
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"the report must be an .html file, got {out}")
-    if not out.parent.is_dir():
-        raise OutputError(f"output folder does not exist: {out.parent}")
     if embed not in EMBED_CHOICES:
-        raise ConfigError(f"--embed-video must be one of {', '.join(EMBED_CHOICES)}, got {embed!r}")
-    data = load_run(run)
-    video = files["run"].parent / data.video if data.video else files["video"]
-    data.video = _video_source(video, out, embed)
-    text = render_html(data)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+        raise ConfigError(f"embed must be one of {', '.join(EMBED_CHOICES)}, got {embed!r}", field="embed")
+    if out is not None:
+        check_report_path(Path(out))
+    data, files = report_data(run)
+    out = Path(out) if out is not None else files.folder / f"{files.stem}.report.html"
+    check_report_path(out)
+    protect_inputs([out], [files.run_json, *(files.path(kind) for kind in OUTPUT_KINDS)])
+    if not out.parent.is_dir():
+        try:
+            out.parent.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {out.parent}: {exc.strerror or exc}") from exc
+    video = Path(data.video) if data.video else None
+    data.video = _video_source(video, out, embed) if video is not None else None
+    return atomic_write_text(out, render_html(data))
+
+
+__all__ = ["check_report_path", "json_for_script", "render_html", "write_report"]

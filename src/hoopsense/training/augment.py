@@ -17,7 +17,9 @@ from hoopsense.errors import ConfigError
 from hoopsense.recognizer.transforms import center_crop, resize_short_side
 
 
-def sample_indices(n: int, clip_len: int, frame_step: int = 1, *, rng: np.random.Generator | None = None, jitter: int = 0) -> np.ndarray:
+def sample_indices(
+    n: int, clip_len: int, frame_step: int = 1, *, rng: np.random.Generator | None = None, jitter: int = 0
+) -> np.ndarray:
     """Frame indices (int64 ``(clip_len,)``) of one clip from a video of ``n`` frames.
 
     Without ``rng`` the clip is centred; with it the start is random, moved by
@@ -68,12 +70,19 @@ class Augment:
     jitter_frames: int = 2
 
     def __post_init__(self) -> None:
-        if not 0 <= self.rotate_deg <= 45 or not 0 <= self.translate <= 0.5 or not 0 <= self.scale <= 0.5 or not 0 <= self.colour <= 1:
-            raise ConfigError("augmentation strengths out of range (rotate 0-45 deg, translate 0-0.5, scale 0-0.5, colour 0-1)")
+        if (
+            not 0 <= self.rotate_deg <= 45
+            or not 0 <= self.translate <= 0.5
+            or not 0 <= self.scale <= 0.5
+            or not 0 <= self.colour <= 1
+        ):
+            raise ConfigError(
+                "augmentation strengths out of range (rotate 0-45 deg, translate 0-0.5, scale 0-0.5, colour 0-1)"
+            )
 
     def apply(self, clip: np.ndarray, rng: np.random.Generator, fill: Sequence[int]) -> np.ndarray:
         """One random flip, rotation/translation/scale and colour change for the whole clip."""
-        t, h, w = clip.shape[:3]
+        _t, h, w = clip.shape[:3]
         if self.flip and rng.random() < 0.5:
             clip = clip[:, :, ::-1]
         angle = rng.uniform(-self.rotate_deg, self.rotate_deg)
@@ -82,7 +91,17 @@ class Augment:
         matrix[:, 2] += rng.uniform(-self.translate, self.translate, 2) * (w, h)
         border = tuple(int(v) for v in fill)
         clip = np.stack(
-            [cv2.warpAffine(np.ascontiguousarray(f), matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border) for f in clip]
+            [
+                cv2.warpAffine(
+                    np.ascontiguousarray(f),
+                    matrix,
+                    (w, h),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=border,
+                )
+                for f in clip
+            ]
         )
         if self.colour:
             c = self.colour
@@ -122,7 +141,9 @@ def prepare_clip(
     augmentation, random crop.
     """
     train = augment is not None and rng is not None
-    idx = sample_indices(len(frames), clip_len, frame_step, rng=rng if train else None, jitter=augment.jitter_frames if train else 0)
+    idx = sample_indices(
+        len(frames), clip_len, frame_step, rng=rng if train else None, jitter=augment.jitter_frames if train else 0
+    )
     clip = fit(frames[idx], fit_mode, resize, fill)
     if not train:
         return np.ascontiguousarray(center_crop(clip, crop_size))

@@ -7,6 +7,7 @@ The report folder is written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from dataclasses import dataclass
@@ -14,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hoopsense.errors import ConfigError
+from hoopsense.errors import ConfigError, check_range
 from hoopsense.outputs import atomic_folder, check_new_folder
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
-from hoopsense.training.data import (
+from hoopsense.training.formats import ClipSet
+from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
     default_workers,
     make_loader,
 )
-from hoopsense.training.datasets import ClipSet
 from hoopsense.training.metrics import (
     Report,
     classification_report,
@@ -49,13 +50,13 @@ def _pick_subset(data: ClipSet, subset: str, split_file: Path | None, checkpoint
     if split_file is not None:
         split = load_split(split_file, data)
     elif checkpoint_split and Path(checkpoint_split).is_file():
-        try:
+        with contextlib.suppress(ConfigError):  # the training split may have been made for another dataset
             split, split_path = load_split(Path(checkpoint_split), data), Path(checkpoint_split)
-        except ConfigError:
-            pass  # the training split was made for another dataset
     if split is None:
         if subset != "auto":
-            raise ConfigError(f"--subset {subset} needs a split file (--split, or the one the checkpoint was trained with)")
+            raise ConfigError(
+                f"--subset {subset} needs a split file (--split, or the one the checkpoint was trained with)"
+            )
         return data.records, "all", None
     if subset == "auto":
         subset = "test" if split.test else "val"
@@ -79,15 +80,21 @@ def evaluate(
 ) -> EvalResult:
     out_dir = Path(out_dir)
     check_new_folder(out_dir)  # before the work, not only when writing
+    if workers is not None:
+        check_range("evaluate", "workers", 0, 64, value=workers)
     rec = Recognizer(RecognizerConfig(str(checkpoint), device=device, batch_size=batch_size, precision="fp32"))
     meta = rec.meta
     unknown = [name for name in data.labels if name not in meta.labels]
     if unknown:
-        raise ConfigError(f"the dataset has classes the checkpoint does not know: {', '.join(unknown)} (checkpoint labels: {', '.join(meta.labels)})")
+        raise ConfigError(
+            f"the dataset has classes the checkpoint does not know: {', '.join(unknown)} (checkpoint labels: {', '.join(meta.labels)})"
+        )
     to_model = np.array([meta.labels.index(name) for name in data.labels])
     records, subset, split_path = _pick_subset(data, subset, split_file, meta.training.get("split_file"))
     geometry = ClipGeometry(meta.clip_len, meta.frame_step, meta.resize, meta.crop_size, data.fit, rec.fill)
-    loader = make_loader(ClipDataset(records, geometry), 8, shuffle=False, workers=default_workers() if workers is None else workers)
+    loader = make_loader(
+        ClipDataset(records, geometry), 8, shuffle=False, workers=default_workers() if workers is None else workers
+    )
     y_true, y_pred = [], []
     for clips, labels in loader:
         probs = rec.predict_clips(list(clips.numpy()))
@@ -102,10 +109,18 @@ def evaluate(
     return EvalResult(report, subset, len(records), out_dir, [out_dir / f.name for f in files])
 
 
-def _write_report(folder: Path, report: Report, checkpoint: Path, meta, data: ClipSet, subset: str, split_path) -> list[Path]:
+def _write_report(
+    folder: Path, report: Report, checkpoint: Path, meta, data: ClipSet, subset: str, split_path
+) -> list[Path]:
     files = []
-    metrics = {"checkpoint": str(checkpoint), "dataset": str(data.root), "format": data.format, "subset": subset,
-               "split_file": str(split_path) if split_path else None, **report.to_dict()}
+    metrics = {
+        "checkpoint": str(checkpoint),
+        "dataset": str(data.root),
+        "format": data.format,
+        "subset": subset,
+        "split_file": str(split_path) if split_path else None,
+        **report.to_dict(),
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     files.append(folder / "metrics.json")
     with open(folder / "per_class.csv", "w", newline="") as fh:
@@ -114,7 +129,10 @@ def _write_report(folder: Path, report: Report, checkpoint: Path, meta, data: Cl
         for name, p, r, f, s in zip(report.labels, report.precision, report.recall, report.f1, report.support):
             w.writerow((name, f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", int(s)))
     files.append(folder / "per_class.csv")
-    for name, matrix, fmt in (("confusion.csv", report.confusion, "{:d}"), ("confusion_normalised.csv", report.normalised(), "{:.4f}")):
+    for name, matrix, fmt in (
+        ("confusion.csv", report.confusion, "{:d}"),
+        ("confusion_normalised.csv", report.normalised(), "{:.4f}"),
+    ):
         with open(folder / name, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(("true \\ predicted", *report.labels))
@@ -137,7 +155,9 @@ def _write_report(folder: Path, report: Report, checkpoint: Path, meta, data: Cl
         f"- **accuracy {report.accuracy:.4f}**, **macro-F1 {report.macro_f1:.4f}**",
     ]
     if meta.metrics:
-        lines.append(f"- at training time: validation macro-F1 {meta.metrics.get('val_macro_f1', float('nan')):.4f} (epoch {meta.metrics.get('epoch')})")
+        lines.append(
+            f"- at training time: validation macro-F1 {meta.metrics.get('val_macro_f1', float('nan')):.4f} (epoch {meta.metrics.get('epoch')})"
+        )
     lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, p, r, f, s in zip(report.labels, report.precision, report.recall, report.f1, report.support):
         lines.append(f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | {int(s)} |")

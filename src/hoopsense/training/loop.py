@@ -8,38 +8,35 @@ split file was given) and ``model.state.pt`` (everything needed to resume).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from hoopsense import __version__
-from hoopsense.devices import check_device_name, pick_device, pick_dtype, use_all_cores
-from hoopsense.errors import ConfigError, WeightsError, check_range
+from hoopsense.devices import PRECISIONS, check_device_name, pick_device, pick_dtype
+from hoopsense.errors import ConfigError, HoopsenseError, check_choice, check_range
 from hoopsense.recognizer.model import (
     ARCHITECTURES,
     CheckpointMeta,
-    build_model,
-    save_checkpoint,
 )
 from hoopsense.recognizer.transforms import normalise_batch
 from hoopsense.training.augment import Augment
-from hoopsense.training.data import (
+from hoopsense.training.bf16_guard import fp32_short_input_convs
+from hoopsense.training.formats import ClipSet
+from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
     default_workers,
     make_loader,
 )
-from hoopsense.training.datasets import ClipSet
 from hoopsense.training.metrics import classification_report
+from hoopsense.training.model_setup import class_counts, freeze, frozen_batchnorm_eval, init_model, schedule
 from hoopsense.training.splits import (
     Split,
     load_split,
@@ -47,8 +44,21 @@ from hoopsense.training.splits import (
     records_of,
     save_split,
 )
+from hoopsense.training.state import (
+    config_key,
+    load_state,
+    save_best,
+    save_state,
+    side_files,
+    training_info,
+    write_history,
+)
 
 BALANCE = ("weights", "sampler", "none")
+
+
+class TrainingDiverged(HoopsenseError):
+    """The loss or the gradients became NaN or infinite; training stopped, the last good checkpoint is kept."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ class TrainConfig:
     had, else from scratch with a warning), ``pretrained`` (must succeed), ``none`` or a local
     ``.pth``. ``train_layers``: parameter-name prefixes to train (None: all), e.g.
     ``("layer3", "layer4", "fc")``. ``background``: the "no action" label (``auto``:
-    ``no_action`` when present)."""
+    ``no_action`` when present). ``grad_clip``: largest gradient norm (0: no clipping)."""
 
     architecture: str = "r2plus1d_18"
     epochs: int = 15
@@ -82,26 +92,27 @@ class TrainConfig:
     precision: str = "auto"
     augment: Augment = field(default_factory=Augment)
     background: str | None = "auto"
+    grad_clip: float = 200.0  # a safety net: fp32 R(2+1)D-18 on real clips measured 35-118
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ConfigError(f"--arch must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
-        checks = (
-            ("--epochs", self.epochs, 1, 10_000), ("--batch-size", self.batch_size, 1, 4096),
-            ("--clip-len", self.clip_len, 1, 256), ("--frame-step", self.frame_step, 1, 16),
-            ("--patience", self.patience, 1, 10_000),
-        )
-        for name, value, lo, hi in checks:
-            check_range(name, value, lo, hi)
-        if not 0 < self.lr < 1:
-            raise ConfigError(f"--lr must be in (0, 1), got {self.lr}")
-        if not 8 <= self.crop_size <= self.resize <= 1024:
-            raise ConfigError(f"need 8 <= --crop-size <= --resize <= 1024, got {self.crop_size} and {self.resize}")
-        if self.balance not in BALANCE:
-            raise ConfigError(f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
+        check_choice(self, "architecture", ARCHITECTURES)
+        for name, lo, hi in (("epochs", 1, 10_000), ("batch_size", 1, 4096), ("clip_len", 1, 256),
+                             ("frame_step", 1, 16), ("patience", 1, 10_000), ("seed", 0, 2**32 - 1)):  # fmt: skip
+            check_range(self, name, lo, hi)
+        check_range(self, "lr", 0, 1, open_interval=True)
+        check_range(self, "weight_decay", 0, 10)
+        check_range(self, "warmup_epochs", 0, 1000)
+        check_range(self, "label_smoothing", 0, 1, open_high=True)
+        check_range(self, "val_fraction", 0, 1, open_interval=True)
+        check_range(self, "context", 1, 4)
+        check_range(self, "crop_size", 8, 1024)
+        check_range(self, "resize", self.crop_size, 1024)
+        check_range(self, "grad_clip", 0, 1e6)
+        check_choice(self, "balance", BALANCE)
+        check_choice(self, "precision", PRECISIONS)
         if self.workers is not None:
-            check_range("--workers", self.workers, 0, 64)
-        check_device_name(self.device)
+            check_range(self, "workers", 0, 64)
+        check_device_name(self.device, owner=self)
 
 
 @dataclass
@@ -115,74 +126,15 @@ class TrainResult:
     init: str
 
 
-def side_files(out: Path) -> dict[str, Path]:
-    stem = out.with_suffix("") if out.suffix else out
-    return {name: stem.with_name(f"{stem.name}.{name}{suffix}") for name, suffix in
-            (("history", ".json"), ("split", ".json"), ("state", ".pt"))}
-
-
-def _init_model(config: TrainConfig, n_classes: int) -> tuple[nn.Module, str]:
-    arch = ARCHITECTURES[config.architecture]
-    if config.init == "none":
-        return build_model(config.architecture, n_classes), "random (none asked)"
-    if config.init == "auto":
-        try:
-            return build_model(config.architecture, n_classes, init="pretrained"), f"{arch.pretrained_on} (torchvision)"
-        except WeightsError as exc:
-            warnings.warn(f"training from scratch: {exc}", stacklevel=2)
-            return build_model(config.architecture, n_classes), "random (pretrained weights unavailable)"
-    model = build_model(config.architecture, n_classes, init=config.init)
-    return model, (f"{arch.pretrained_on} (torchvision)" if config.init == "pretrained" else str(config.init))
-
-
-def _in_layer(name: str, layer: str) -> bool:
-    return name == layer or name.startswith(layer + ".")
-
-
-def _freeze(model: nn.Module, prefixes: tuple[str, ...] | None) -> list[nn.Parameter]:
-    if not prefixes:
-        return list(model.parameters())
-    names = [n for n, _ in model.named_parameters()]
-    for p in prefixes:
-        if not any(_in_layer(n, p) for n in names):
-            raise ConfigError(f"--train-layers: no layer {p!r}; layers are {', '.join(dict.fromkeys(n.split('.')[0] for n in names))}")
-    trainable = []
-    for n, param in model.named_parameters():
-        keep = any(_in_layer(n, p) for p in prefixes)
-        param.requires_grad_(keep)
-        if keep:
-            trainable.append(param)
-    return trainable
-
-
-def _frozen_batchnorm_eval(model: nn.Module) -> None:
-    """Keep the running statistics of fully frozen normalisation layers."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in module.parameters()):
-            module.eval()
-
-
-def _schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def _class_counts(records, n: int) -> np.ndarray:
-    return np.bincount([r.label for r in records], minlength=n)
-
-
-def predict(model: nn.Module, loader, device: torch.device, meta_mean, meta_std, *, dtype: torch.dtype, memory_format) -> tuple[np.ndarray, np.ndarray, float]:
+def predict(
+    model: nn.Module, loader, device: torch.device, meta_mean, meta_std, *, dtype: torch.dtype, memory_format
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Logits-argmax predictions, labels and mean loss over a loader."""
     model.eval()
     preds, labels, losses = [], [], 0.0
     criterion = nn.CrossEntropyLoss(reduction="sum")
     with torch.inference_mode():
-        for clips, y in loader:
+        for clips, y in clean_errors(loader):
             x = normalise_batch(clips.to(device), mean=meta_mean, std=meta_std).contiguous(memory_format=memory_format)
             y = y.to(device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
@@ -209,7 +161,10 @@ def train(
     """Fine-tune on ``data`` and write the best checkpoint to ``out`` (see the module docstring)."""
     out = Path(out)
     if not out.parent.is_dir():
-        raise ConfigError(f"output folder does not exist: {out.parent}")
+        try:
+            out.parent.mkdir(parents=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create output folder {out.parent}: {exc.strerror or exc}") from None
     files = side_files(out)
     torch.manual_seed(config.seed)
     n = len(data.labels)
@@ -217,7 +172,6 @@ def train(
         split = load_split(split_file, data)
     else:
         split = make_split(data, val_fraction=config.val_fraction, seed=config.seed)
-        split_file = save_split(split, files["split"], data)
     train_records, val_records = records_of(data, split.train), records_of(data, split.val)
     if not train_records:
         raise ConfigError("the training split is empty")
@@ -233,19 +187,21 @@ def train(
         raise ConfigError(f"--background {background!r} is not one of the labels {list(data.labels)}")
 
     device = torch.device(pick_device(config.device))
-    if device.type == "cpu":
-        use_all_cores()
     dtype = pick_dtype(config.precision, device)  # mixed precision: weights stay fp32
     arch = ARCHITECTURES[config.architecture]
-    memory_format = torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
-    model, init_text = _init_model(config, n)
-    trainable = _freeze(model, config.train_layers)
+    memory_format = (
+        torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
+    )
+    model, init_text = init_model(config, n)
+    trainable = freeze(model, config.train_layers)
     model.to(device, memory_format=memory_format)
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        fp32_short_input_convs(model)  # oneDNN's bf16 weight gradients are wrong for them (see bf16_guard)
     fill = tuple(int(round(255 * m)) for m in arch.mean)
     geometry = ClipGeometry(config.clip_len, config.frame_step, config.resize, config.crop_size, data.fit, fill)  # type: ignore[arg-type]
     workers = default_workers() if config.workers is None else config.workers
     train_set = ClipDataset(train_records, geometry, augment=config.augment, seed=config.seed)
-    counts = _class_counts(train_records, n)
+    counts = class_counts(train_records, n)
     sample_weights = None
     if config.balance == "sampler":
         sample_weights = np.array([1.0 / counts[r.label] for r in train_records])
@@ -255,29 +211,50 @@ def train(
         w = np.zeros(n)
         w[present] = counts.sum() / (present.sum() * counts[present])
         class_weights = torch.tensor(w, dtype=torch.float32, device=device)
-    train_loader = make_loader(train_set, config.batch_size, shuffle=True, workers=workers, sample_weights=sample_weights, seed=config.seed)
+    train_loader = make_loader(
+        train_set, config.batch_size, shuffle=True, workers=workers, sample_weights=sample_weights, seed=config.seed
+    )
     val_loader = make_loader(ClipDataset(val_records, geometry), config.batch_size, shuffle=False, workers=workers)
     criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=config.label_smoothing)
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = len(train_loader)
-    scheduler = _schedule(optimizer, max(1, int(config.warmup_epochs * steps_per_epoch)), config.epochs * steps_per_epoch)
+    scheduler = schedule(
+        optimizer, max(1, int(config.warmup_epochs * steps_per_epoch)), config.epochs * steps_per_epoch
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     history: list[dict] = []
     best: dict = {}
     best_epoch, bad_epochs, start_epoch = 0, 0, 1
+    objects: dict[str, Any] = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+    key = config_key(config, data.labels)
     if resume:
-        state = _load_state(files["state"], config, data)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history, best, best_epoch, bad_epochs = state["history"], state["best"], state["best_epoch"], state["bad_epochs"]
+        state = load_state(files["state"], key)
+        for name, obj in objects.items():
+            obj.load_state_dict(state[name])
+        history, best, best_epoch, bad_epochs = (
+            state["history"],
+            state["best"],
+            state["best_epoch"],
+            state["bad_epochs"],
+        )
         start_epoch = state["epoch"] + 1
+    split_written = split_file is not None
+    split_file = split_file if split_file is not None else files["split"]
+    training = training_info(
+        config, data, split_file, files["history"], init_text, len(train_records), len(val_records)
+    )
 
     meta_base = CheckpointMeta(
-        architecture=config.architecture, labels=data.labels, clip_len=config.clip_len, frame_step=config.frame_step,
-        crop_size=config.crop_size, resize=config.resize, mean=arch.mean, std=arch.std, context=config.context,
+        architecture=config.architecture,
+        labels=data.labels,
+        clip_len=config.clip_len,
+        frame_step=config.frame_step,
+        crop_size=config.crop_size,
+        resize=config.resize,
+        mean=arch.mean,
+        std=arch.std,
+        context=config.context,
         background=background,
     )
     stopped_early = False
@@ -287,17 +264,26 @@ def train(
             break
         started = time.perf_counter()
         model.train()
-        _frozen_batchnorm_eval(model)
+        frozen_batchnorm_eval(model)
         train_set.epoch = epoch
         loss_sum, correct, seen = 0.0, 0, 0
-        for step, (clips, y) in enumerate(train_loader, start=1):
-            x = normalise_batch(clips.to(device, non_blocking=True), mean=arch.mean, std=arch.std).contiguous(memory_format=memory_format)
+        for step, (clips, y) in enumerate(clean_errors(train_loader), start=1):
+            x = normalise_batch(clips.to(device, non_blocking=True), mean=arch.mean, std=arch.std).contiguous(
+                memory_format=memory_format
+            )
             y = y.to(device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = model(x)
             loss = criterion(logits.float(), y)
+            if not torch.isfinite(loss):
+                raise diverged(out, epoch, step, "loss", float(loss), best_epoch, config, dtype)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+                if not torch.isfinite(norm) and dtype != torch.float16:  # fp16: the scaler skips such steps
+                    raise diverged(out, epoch, step, "gradient norm", float(norm), best_epoch, config, dtype)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -307,7 +293,11 @@ def train(
             if on_step:
                 on_step(epoch, step, steps_per_epoch, loss_sum / seen)
         train_s = time.perf_counter() - started
-        pred, true, val_loss = predict(model, val_loader, device, arch.mean, arch.std, dtype=dtype, memory_format=memory_format)
+        pred, true, val_loss = predict(
+            model, val_loader, device, arch.mean, arch.std, dtype=dtype, memory_format=memory_format
+        )
+        if not math.isfinite(val_loss):
+            raise diverged(out, epoch, None, "validation loss", val_loss, best_epoch, config, dtype)
         report = classification_report(true, pred, data.labels)
         record = {
             "epoch": epoch,
@@ -321,76 +311,61 @@ def train(
             "seconds": time.perf_counter() - started,
         }
         history.append(record)
-        improved = not best or report.macro_f1 > best["val_macro_f1"] + 1e-9
+        if not split_written:  # written with the first epoch's files, so a run that fails before leaves nothing
+            save_split(split, split_file, data)
+            split_written = True
+        finite = all(math.isfinite(float(record[k])) for k in ("train_loss", "val_loss", "val_macro_f1"))
+        improved = finite and (not best or report.macro_f1 > best["val_macro_f1"] + 1e-9)
         if improved:
             best, best_epoch, bad_epochs = dict(record), epoch, 0
-            _save_best(out, model, meta_base, record, config, data, split, split_file, files, init_text, len(train_records), len(val_records))
+            save_best(out, model, meta_base, record, training)
         else:
             bad_epochs += 1
         record["best"] = improved
-        _write_json(files["history"], history)
-        _save_state(files["state"], model, optimizer, scheduler, scaler, epoch, history, best, best_epoch, bad_epochs, config, data)
+        write_history(files["history"], history)
+        progress = {
+            "epoch": epoch,
+            "history": history,
+            "best": best,
+            "best_epoch": best_epoch,
+            "bad_epochs": bad_epochs,
+        }
+        save_state(files["state"], objects, progress, key)
         if on_epoch:
             on_epoch(record)
     return TrainResult(out, history, best_epoch, best, stopped_early, split, init_text)
 
 
-def _save_best(out, model, meta_base, record, config, data, split, split_file, files, init_text, n_train, n_val) -> None:
-    metrics = {k: round(float(record[k]), 6) for k in ("val_macro_f1", "val_accuracy", "val_loss", "train_loss", "train_accuracy")}
-    metrics["epoch"] = record["epoch"]
-    training = {
-        "dataset": str(data.root),
-        "format": data.format,
-        "fit": data.fit,
-        "split_file": str(Path(split_file).resolve()),
-        "history_file": str(files["history"].resolve()),
-        "clips_train": n_train,
-        "clips_val": n_val,
-        "init": init_text,
-        "train_layers": list(config.train_layers) if config.train_layers else "all",
-        "balance": config.balance,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "precision": config.precision,
-        "lr": config.lr,
-        "seed": config.seed,
-        "augment": asdict(config.augment),
-    }
-    meta = replace(meta_base, metrics=metrics, training=training, hoopsense_version=__version__)
-    was_training = model.training
-    save_checkpoint(out, model, meta)
-    model.train(was_training)
+def diverged(
+    out: Path,
+    epoch: int,
+    step: int | None,
+    what: str,
+    value: float,
+    best_epoch: int,
+    config: TrainConfig,
+    dtype: torch.dtype,
+) -> TrainingDiverged:
+    """The one-line error for a non-finite loss or gradient: where, what is kept, what to try."""
+    where = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch} (validation)"
+    kept = f"{out} keeps epoch {best_epoch}, the best so far" if best_epoch else "no checkpoint was written"
+    tips = ["a lower --lr"]
+    if dtype != torch.float32:
+        tips.append("--precision fp32")
+    if config.grad_clip == 0 or config.grad_clip > 10:
+        tips.append("--grad-clip 10")
+    return TrainingDiverged(f"training stopped: the {what} became {value} at {where}; {kept}; try {' or '.join(tips)}")
 
 
-def _write_json(path: Path, doc) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
-
-
-def _config_key(config: TrainConfig, data: ClipSet) -> dict:
-    return {"architecture": config.architecture, "labels": list(data.labels), "clip_len": config.clip_len,
-            "crop_size": config.crop_size, "epochs": config.epochs}
-
-
-def _save_state(path, model, optimizer, scheduler, scaler, epoch, history, best, best_epoch, bad_epochs, config, data) -> None:
-    state = {
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(), "epoch": epoch, "history": history, "best": best, "best_epoch": best_epoch,
-        "bad_epochs": bad_epochs, "key": _config_key(config, data),
-    }
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _load_state(path: Path, config: TrainConfig, data: ClipSet) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"--resume: no training state at {path}; start without --resume")
+def clean_errors(loader: Any) -> Iterator[Any]:
+    """Iterate over a loader; an expected error raised in a worker process comes out as its own
+    one-line message, without the worker's traceback that torch puts into it."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable state is the same user error
-        raise ConfigError(f"--resume: cannot read {path} ({str(exc).splitlines()[0][:160]})") from exc
-    if state.get("key") != _config_key(config, data):
-        raise ConfigError(f"--resume: {path} was written for other settings ({state.get('key')}); use the same options")
-    return state
+        yield from loader
+    except HoopsenseError as exc:
+        text = str(exc)
+        if "Traceback" in text:
+            last = [line for line in text.splitlines() if line.strip()][-1]
+            text = last.split(": ", 1)[1] if last.startswith("hoopsense.errors.") and ": " in last else last
+            raise type(exc)(text) from None
+        raise

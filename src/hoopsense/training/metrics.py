@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,21 +72,19 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], labels: 
     )
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    """A matplotlib figure drawn with Agg through the object API: no pyplot state, no backend switch."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def plot_confusion(report: Report, path: Path, title: str = "") -> Path:
     """Row-normalised confusion matrix with counts, as a PNG."""
-    plt = _pyplot()
     n = len(report.labels)
     norm = report.normalised()
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n), dpi=110)
+    fig = _figure(figsize=(1.0 + 0.6 * n, 0.8 + 0.55 * n), dpi=110)
+    ax = fig.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), report.labels, rotation=45, ha="right")
     ax.set_yticks(range(n), report.labels)
@@ -94,20 +93,26 @@ def plot_confusion(report: Report, path: Path, title: str = "") -> Path:
     for i in range(n):
         for j in range(n):
             if report.confusion[i, j]:
-                ax.text(j, i, f"{norm[i, j]:.2f}\n({report.confusion[i, j]})", ha="center", va="center", fontsize=7,
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{norm[i, j]:.2f}\n({report.confusion[i, j]})",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_title(title or f"accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
 def plot_history(history: list[dict], path: Path) -> Path:
     """Training curves (loss; accuracy and macro-F1) per epoch, as a PNG."""
-    plt = _pyplot()
     epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    fig = _figure(figsize=(10, 3.6), dpi=110)
+    left, right = fig.subplots(1, 2)
     left.plot(epochs, [h["train_loss"] for h in history], marker="o", label="train")
     left.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation")
     left.set_xlabel("epoch")
@@ -121,5 +126,4 @@ def plot_history(history: list[dict], path: Path) -> Path:
     right.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path

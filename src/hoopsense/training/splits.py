@@ -10,7 +10,6 @@ The split is written to a JSON file that evaluation reads back.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from hoopsense.errors import ConfigError
-from hoopsense.training.datasets import ClipRecord, ClipSet
+from hoopsense.outputs import atomic_write_text
+from hoopsense.training.formats import ClipRecord, ClipSet
 
 
 @dataclass(frozen=True)
@@ -80,17 +80,20 @@ def save_split(split: Split, path: Path, data: ClipSet) -> Path:
         "val": list(split.val),
         "test": list(split.test),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(doc, indent=1))
 
 
 def load_split(path: Path, data: ClipSet) -> Split:
     """Read a split file and check that it belongs to ``data``."""
     try:
         doc = json.loads(Path(path).read_text())
-        split = Split(tuple(doc["train"]), tuple(doc["val"]), tuple(doc.get("test", ())), int(doc["seed"]), float(doc["val_fraction"]))
+        split = Split(
+            tuple(doc["train"]),
+            tuple(doc["val"]),
+            tuple(doc.get("test", ())),
+            int(doc["seed"]),
+            float(doc["val_fraction"]),
+        )
     except FileNotFoundError:
         raise ConfigError(f"split file not found: {path}") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

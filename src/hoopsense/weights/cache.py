@@ -90,29 +90,28 @@ def download(spec: WeightSpec, progress: ProgressFn | None = None, timeout_s: fl
 
 
 def _looks_like_path(value: str) -> bool:
-    return os.sep in value or "/" in value or value.startswith(".") or value.startswith("~")
+    return os.sep in value or "/" in value or value.startswith((".", "~"))
 
 
-def resolve(name_or_path: str | Path, *, option: str = "--detector", progress: ProgressFn | None = None) -> Path:
+def resolve(name_or_path: str | Path, *, what: str = "weights", progress: ProgressFn | None = None) -> Path:
     """A local file or folder for ``name_or_path``.
 
     * An existing path is returned as it is (empty files are rejected).
     * A known name (see ``hoopsense weights list``) is taken from the cache,
       verified, or downloaded into it.
-    * Anything else is a :class:`WeightsError` that names ``option`` so the
-      user knows what to pass instead.
+    * Anything else is a :class:`WeightsError` that says ``what`` was not found
+      (``"detector weights"``, ``"recognizer checkpoint"``).
     """
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.exists():
         if path.is_file() and path.stat().st_size == 0:
-            raise WeightsError(f"weights file is empty (0 bytes): {path}")
+            raise WeightsError(f"{what} file is empty (0 bytes): {path}")
         return path
     spec = get_spec(text)
     if spec is None or _looks_like_path(text):
         raise WeightsError(
-            f"weights not found: {text!r} is neither an existing file nor a known name; "
-            f"pass {option} PATH (see `hoopsense weights list`)"
+            f"{what} not found: {text!r} is neither an existing file nor a known name (see `hoopsense weights list`)"
         )
     target = cached_path(spec)
     if target.is_file():
@@ -122,4 +121,6 @@ def resolve(name_or_path: str | Path, *, option: str = "--detector", progress: P
     try:
         return download(spec, progress=progress)
     except WeightsError as exc:
-        raise WeightsError(f"{exc} (or pass {option} PATH, or set HOOPSENSE_HOME to a folder holding weights/{spec.filename})") from exc
+        raise WeightsError(
+            f"{exc} (or give a local file, or set HOOPSENSE_HOME to a folder holding weights/{spec.filename})"
+        ) from exc

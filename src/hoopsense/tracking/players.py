@@ -1,0 +1,107 @@
+"""Player tracking: filters plus ByteTrack from Roboflow's ``trackers`` library.
+
+Each :class:`PlayerTracker` owns its ByteTrack instance, so two analyses never
+share IDs or state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from hoopsense.errors import ConfigError, check_range
+from hoopsense.tracking import filters
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """ByteTrack parameters and player filters.
+
+    Defaults were tuned on three real broadcast clips (``benchmarks/tune_tracker.py``),
+    where far players are small and an int8 nano detector scores many of them
+    0.2-0.5: a track starts only from a confident box (0.5) but is kept alive
+    by boxes down to the detector's ``conf`` (0.05), which keeps IDs stable
+    through occlusions without starting tracks on crowd members.
+
+    * ``activation``: minimum score for a detection to start a new track.
+    * ``high_conf``: boxes at or above it are matched first; lower ones only
+      keep existing tracks alive (ByteTrack's second stage).
+    * ``lost_buffer``: frames (at 30 fps) a lost track waits to be re-found.
+    * ``min_iou``: minimum IoU between a predicted track box and a detection.
+    * ``confirm_frames``: consecutive frames before a track gets an ID.
+    * ``min_height``: boxes shorter than this fraction of the frame height are
+      not players (distant crowd, partial heads at the frame edge).
+    * ``min_track_frames``: tracks seen in fewer frames are dropped from all
+      outputs (applied by the pipeline with a short delay).
+    * ``court``: optional polygon, only people whose feet are inside it are
+      tracked: points ``((x, y), ...)`` or the text ``"x1,y1,x2,y2,..."``, in
+      pixels, or as 0-1 fractions of the frame when every value is in [0, 1].
+    """
+
+    activation: float = 0.5
+    high_conf: float = 0.5
+    lost_buffer: int = 60
+    min_iou: float = 0.05
+    confirm_frames: int = 3
+    min_height: float = 0.06
+    min_track_frames: int = 10
+    court: tuple[tuple[float, float], ...] | str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("activation", "high_conf", "min_iou"):
+            check_range(self, name, 0, 1)
+        check_range(self, "lost_buffer", 0, 10000, "frames")
+        check_range(self, "confirm_frames", 1, 100)
+        check_range(self, "min_height", 0, 1, open_high=True)
+        check_range(self, "min_track_frames", 1, 10000)
+        if self.court is not None:
+            object.__setattr__(self, "court", filters.court_points(self.court))
+
+    def court_polygon(self, width: int, height: int) -> np.ndarray | None:
+        """The court as a float32 ``(N, 2)`` polygon in pixels of a ``width`` x ``height`` frame, or None."""
+        if self.court is None:
+            return None
+        return filters.to_pixels(np.asarray(self.court, dtype=np.float32), width, height)
+
+
+class PlayerTracker:
+    """Filters a frame's detections to players and gives each a stable ``tracker_id``."""
+
+    def __init__(self, config: TrackerConfig, frame_width: int, frame_height: int, fps: float) -> None:
+        if frame_width <= 0 or frame_height <= 0:
+            raise ConfigError(f"frame size must be positive, got {frame_width}x{frame_height}")
+        if not fps > 0:
+            raise ConfigError(f"fps must be positive, got {fps}")
+        self.config = config
+        self.frame_height = frame_height
+        self._polygon = config.court_polygon(frame_width, frame_height)
+        self._tracker = ByteTrackTracker(
+            lost_track_buffer=config.lost_buffer,
+            frame_rate=fps,
+            track_activation_threshold=config.activation,
+            minimum_consecutive_frames=config.confirm_frames,
+            minimum_iou_threshold=config.min_iou,
+            high_conf_det_threshold=config.high_conf,
+        )
+
+    def players(self, detections: sv.Detections) -> sv.Detections:
+        """The detections that may be players (persons, tall enough, on court)."""
+        kept = filters.persons(detections)
+        kept = filters.min_height(kept, self.frame_height, self.config.min_height)
+        if self._polygon is not None:
+            kept = filters.inside_polygon(kept, self._polygon)
+        return kept
+
+    def update(self, detections: sv.Detections) -> sv.Detections:
+        """Track one frame. Returns the players with an ID (``tracker_id >= 1``), a new object."""
+        tracked = self._tracker.update(self.players(detections))
+        if tracked.tracker_id is None or len(tracked) == 0:
+            empty = sv.Detections.empty()
+            empty.tracker_id = np.empty(0, dtype=int)
+            return empty
+        confirmed = tracked[tracked.tracker_id >= 0]
+        confirmed.tracker_id = confirmed.tracker_id.astype(int) + 1  # IDs shown to users start at 1
+        return confirmed

@@ -1,0 +1,124 @@
+"""Torch datasets and loaders over :class:`ClipRecord` lists."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+from hoopsense.devices import usable_cores
+from hoopsense.errors import VideoError
+from hoopsense.training.augment import Augment, prepare_clip
+from hoopsense.training.formats import ClipRecord
+from hoopsense.video import read_frames
+
+MAX_FRAMES = 2000  # longer files are read up to here (clips are a few seconds)
+
+
+@dataclass(frozen=True)
+class ClipGeometry:
+    clip_len: int
+    frame_step: int
+    resize: int
+    crop_size: int
+    fit: str
+    fill: tuple[int, int, int]
+
+
+class ClipDataset(Dataset):
+    """Items are ``(clip, label)``: RGB uint8 ``(T, S, S, 3)`` and an int.
+
+    With ``augment`` each access draws a new random clip (seeded by ``seed``,
+    the epoch and the index, so runs repeat); without, the centred clip.
+    """
+
+    def __init__(
+        self, records: Sequence[ClipRecord], geometry: ClipGeometry, augment: Augment | None = None, seed: int = 0
+    ) -> None:
+        self.records = list(records)
+        self.geometry = geometry
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        record = self.records[i]
+        g = self.geometry
+        try:
+            frames = read_frames(record.path, max_frames=MAX_FRAMES)
+        except VideoError as exc:
+            raise VideoError(f"training clip {record.id}: {exc}") from exc
+        rng = np.random.default_rng((self.seed, self.epoch, i)) if self.augment is not None else None
+        clip = prepare_clip(
+            frames,
+            clip_len=g.clip_len,
+            frame_step=g.frame_step,
+            resize=g.resize,
+            crop_size=g.crop_size,
+            fit_mode=g.fit,
+            fill=g.fill,
+            augment=self.augment,
+            rng=rng,
+        )
+        return clip, record.label
+
+
+def _worker_init(_: int) -> None:
+    """One thread per decoding worker; and on Linux the worker dies with its parent, even when
+    the parent is killed outright (SIGKILL), so no worker ever outlives a stopped ``train``."""
+    torch.set_num_threads(1)
+    import cv2
+
+    cv2.setNumThreads(1)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() == 1:  # the parent died before prctl took effect
+                os._exit(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def make_loader(
+    dataset: ClipDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    workers: int,
+    sample_weights: np.ndarray | None = None,
+    seed: int = 0,
+) -> DataLoader:
+    """A loader of ``(uint8 (B, T, S, S, 3), int64 (B,))`` batches; ``sample_weights`` draws a balanced epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    sampler = None
+    if sample_weights is not None:
+        sampler = WeightedRandomSampler(
+            torch.as_tensor(sample_weights, dtype=torch.double), len(dataset), replacement=True, generator=generator
+        )
+        shuffle = False
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        num_workers=workers,
+        worker_init_fn=_worker_init if workers else None,
+        persistent_workers=False,
+        generator=generator,
+        drop_last=False,
+    )
+
+
+def default_workers() -> int:
+    return max(0, min(4, usable_cores() - 1))

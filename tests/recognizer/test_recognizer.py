@@ -1,0 +1,87 @@
+"""Batched inference: preprocessing exactly as the checkpoint records it, batch-size invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from recognizers import make_checkpoint
+
+from hoopsense.errors import ConfigError
+from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
+from hoopsense.recognizer.tubelets import Tubelet
+
+MEAN, STD = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    return make_checkpoint(path, mean=MEAN, std=STD, clip_len=4, crop_size=32, resize=40, context=1.5)
+
+
+def clips(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (4, 40, 40, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_model_input_is_the_recorded_preprocessing(checkpoint):
+    rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=4, precision="fp32"))
+    seen = []
+    rec.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    clip = np.zeros((4, 40, 40, 3), np.uint8)
+    clip[..., 0], clip[..., 1], clip[..., 2] = 10, 128, 250  # R, G, B
+    rec.predict_clips([clip])
+    x = seen[0]
+    assert x.shape == (1, 3, 4, 32, 32)  # centre crop of the recorded size
+    for c, value in enumerate((10, 128, 250)):
+        assert torch.allclose(x[0, c], torch.full_like(x[0, c], (value / 255 - MEAN[c]) / STD[c]), atol=1e-5)
+
+
+def test_tubelet_geometry_and_padding_colour_come_from_the_checkpoint(checkpoint):
+    rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu"))
+    cfg = rec.tubelet_config()
+    assert (cfg.clip_len, cfg.stride, cfg.context, cfg.resize) == (4, 2, 1.5, 40)
+    assert rec.tubelet_config(clip_len=8, stride=3).clip_len == 8
+    assert rec.fill == (26, 128, 230)  # mean * 255 normalises to 0
+
+
+def test_batches_give_the_same_probabilities_in_order(checkpoint):
+    data = clips(5)
+    one = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=1, precision="fp32")).predict_clips(
+        data
+    )
+    many = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=4, precision="fp32")).predict_clips(
+        data
+    )
+    assert one.shape == (5, 3) and one.dtype == np.float32
+    np.testing.assert_allclose(one.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(one, many, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(one[0], one[1])  # different clips, different outputs
+
+
+def test_predict_keeps_track_and_frames(checkpoint):
+    rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=2))
+    tubes = [
+        Tubelet(track_id=k, frame_indices=np.arange(10 * k, 10 * k + 4), crops=c, boxes=np.zeros((4, 4), np.float32))
+        for k, c in enumerate(clips(3), start=1)
+    ]
+    preds = rec.predict(tubes)
+    assert [(p.track_id, p.start_frame, p.end_frame) for p in preds] == [(1, 10, 13), (2, 20, 23), (3, 30, 33)]
+    assert rec.clips == 3
+
+
+def test_bf16_on_cpu_stays_close_to_fp32(checkpoint):
+    data = clips(2, seed=1)
+    fp32 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32")).predict_clips(data)
+    bf16 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="bf16")).predict_clips(data)
+    assert np.abs(fp32 - bf16).max() < 0.05
+
+
+def test_bad_settings_are_config_errors(checkpoint):
+    with pytest.raises(ConfigError, match="^batch_size"):
+        RecognizerConfig(str(checkpoint), batch_size=0)
+    with pytest.raises(ConfigError, match="^precision must be one of auto, fp32, bf16, fp16"):
+        RecognizerConfig(str(checkpoint), precision="int4")
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp16"))
