@@ -1,6 +1,6 @@
 """Refuse torch checkpoints whose unpickling could run code, without unpickling them.
 
-``ultralytics.YOLO("x.pt")`` reads the file with ``torch.load(weights_only=False)``:
+``ultralytics.YOLO("x.pt")`` reads the file with an unrestricted torch load (``weights_only`` off):
 a plain :mod:`pickle` load, in which the file names any importable callable and
 the arguments to call it with (``os.system("...")`` is four opcodes).
 :func:`check_torch_pickle` reads the pickle opcodes with :func:`pickletools.genops`
