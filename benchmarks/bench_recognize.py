@@ -95,14 +95,12 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
     from hoopsense.detection import DetectorConfig, YoloDetector
     from hoopsense.pipeline.render import Renderer, action_colours
     from hoopsense.recognizer.model import load_checkpoint
-    from hoopsense.runtime import use_all_cores
     from hoopsense.tracking.players import PlayerTracker, TrackerConfig
     from hoopsense.video import VideoReader, VideoWriter, probe
 
     meta = probe(clip)
     model, info = load_checkpoint(ckpt)
     detector = YoloDetector(DetectorConfig(weights=str(DETECTOR)))
-    use_all_cores()  # the same threads as hoopsense (Ultralytics pins 1)
     tracker = PlayerTracker(TrackerConfig(), meta.width, meta.height, meta.fps)
     renderer = Renderer(meta.height, info.labels, action_colours(info.labels, info.background))
     mean = torch.tensor(info.mean).view(3, 1, 1, 1)

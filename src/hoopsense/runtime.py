@@ -29,12 +29,3 @@ def configure_process() -> None:
     import torch
 
     torch.set_num_threads(usable_cores())
-
-
-def use_all_cores() -> None:
-    """Give torch every usable core again after a library (Ultralytics) lowered it."""
-    import torch
-
-    cores = usable_cores()
-    if torch.get_num_threads() != cores:
-        torch.set_num_threads(cores)

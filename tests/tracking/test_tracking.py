@@ -20,19 +20,24 @@ def test_persons_and_min_height_filters_do_not_mutate_input():
     assert np.array_equal(dets.xyxy, before) and len(dets) == 3
 
 
+def parse_polygon(text, width, height):
+    """Text -> pixels, as TrackerConfig and PlayerTracker do it."""
+    return filters.to_pixels(filters.court_points(text), width, height)
+
+
 def test_parse_polygon_fractions_and_pixels():
-    frac = filters.parse_polygon("0,0.5, 1,0.5, 1,1, 0,1", width=200, height=100)
+    frac = parse_polygon("0,0.5, 1,0.5, 1,1, 0,1", width=200, height=100)
     assert frac.tolist() == [[0, 50], [200, 50], [200, 100], [0, 100]]
-    px = filters.parse_polygon("10,10;100,10;100,90", width=200, height=100)
+    px = parse_polygon("10,10;100,10;100,90", width=200, height=100)
     assert px.tolist() == [[10, 10], [100, 10], [100, 90]]
     with pytest.raises(ConfigError, match="at least 3"):
-        filters.parse_polygon("1,2,3,4", 10, 10)
+        parse_polygon("1,2,3,4", 10, 10)
     with pytest.raises(ConfigError, match="numbers"):
-        filters.parse_polygon("a,b,c,d,e,f", 10, 10)
+        parse_polygon("a,b,c,d,e,f", 10, 10)
 
 
 def test_inside_polygon_uses_feet():
-    court = filters.parse_polygon("0,0.5,1,0.5,1,1,0,1", width=200, height=100)
+    court = parse_polygon("0,0.5,1,0.5,1,1,0,1", width=200, height=100)
     # first: head outside, feet inside (kept); second: entirely above the court line
     dets = detections([(10, 20, 30, 80), (50, 5, 70, 40)])
     kept = filters.inside_polygon(dets, court)

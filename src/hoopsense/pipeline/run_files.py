@@ -207,19 +207,22 @@ def write_record(path: Path, record: RunRecord) -> None:
     atomic_write_text(path, json.dumps(record.to_json(), indent=2, allow_nan=False))
 
 
-def read_record(path: Path) -> RunRecord:
-    """Read and check a ``run.json``; one-line :class:`ConfigError` for any damaged or foreign file."""
+def read_json(path: Path, what: str) -> Any:
+    """The JSON document in one of a run's files; a one-line :class:`ConfigError` when it cannot
+    be read or parsed (``"<path> is not <what> (invalid JSON: ...)"``)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path} is not a usable hoopsense run file (invalid JSON: {exc.msg} at line {exc.lineno})"
-        ) from None
-    return RunRecord.from_json(doc, path)
+        raise ConfigError(f"{path} is not {what} (invalid JSON: {exc.msg} at line {exc.lineno})") from None
+
+
+def read_record(path: Path) -> RunRecord:
+    """Read and check a ``run.json``; one-line :class:`ConfigError` for any damaged or foreign file."""
+    return RunRecord.from_json(read_json(path, "a usable hoopsense run file"), path)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ start of the video, as the browser's video clock counts them.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.render import action_colours, player_colour
-from hoopsense.pipeline.run_files import RunFiles
+from hoopsense.pipeline.run_files import RunFiles, read_json
 
 GAP_FRAMES = 5  # a player missing for more frames than this starts a new visible span
 
@@ -140,17 +139,8 @@ def report_data(path: Path) -> tuple[ReportData, RunFiles]:
     if timeline_path is not None:
         if not timeline_path.is_file():
             raise ConfigError(f"{timeline_path} not found; the run recognised actions but its timeline is missing")
-        _add_timeline(data, _read_json(timeline_path))
+        _add_timeline(data, read_json(timeline_path, "a usable timeline file"))
     return data, run
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 def _add_timeline(data: ReportData, doc: Any) -> None:

@@ -60,11 +60,6 @@ def to_pixels(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return points
 
 
-def parse_polygon(text: str, width: int, height: int) -> np.ndarray:
-    """Parse ``"x1,y1,x2,y2,..."`` into a float32 ``(N, 2)`` polygon in pixels of a ``width`` x ``height`` frame."""
-    return to_pixels(np.asarray(court_points(text), dtype=np.float32), width, height)
-
-
 def inside_polygon(detections: sv.Detections, polygon: np.ndarray | Sequence[Sequence[float]]) -> sv.Detections:
     """Keep detections whose feet (bottom centre of the box) lie in ``polygon`` (N, 2) pixels."""
     poly = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
