@@ -15,13 +15,9 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.table import Table
 
 from hoopsense import __version__, cli_options
+from hoopsense.cli_clips import add_clips_parser, clips_command
 from hoopsense.cli_options import add_input_options, build, errors_in_flags, flag_names
-from hoopsense.cli_training import (
-    add_training_parsers,
-    clips_command,
-    evaluate_command,
-    train_command,
-)
+from hoopsense.cli_training import add_training_parsers, evaluate_command, train_command
 from hoopsense.console import (
     console,
     err_console,
@@ -162,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--report", type=Path, help="also write the coach review page (HTML) here")
     a.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
-    add_training_parsers(sub, det)
+    add_training_parsers(sub)
+    add_clips_parser(sub, det)
 
     r = sub.add_parser("report", help="(re)build the HTML coach review page of an earlier analysis")
     r.add_argument("run", type=Path, help="the analysis: its folder, its .run.json or its annotated video")
