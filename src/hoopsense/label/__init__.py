@@ -1,0 +1,1 @@
+"""Labelling: the label store of a clip folder and the local web app that changes it."""
