@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,6 +23,41 @@ from synth import make_video
 ASSETS = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
 ONNX_DETECTOR = ASSETS / "detector" / "yolov8n_int8.onnx"
 FOOTAGE = ASSETS / "footage"
+
+
+def chromium_path() -> str:
+    """Debian's Chromium for the browser tests (``HOOPSENSE_CHROMIUM`` overrides); skips the test when it or
+    Playwright is missing, or fails it when HOOPSENSE_REQUIRE_BROWSER=1 (set by CI)."""
+    path = os.environ.get("HOOPSENSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    problem = None
+    if path is None:
+        problem = "Chromium is not installed (Debian: apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "Playwright is not installed (pip install -e '.[dev]')"
+    if problem:
+        if os.environ.get("HOOPSENSE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required but {problem}")
+        pytest.skip(problem)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (Playwright), one per test module."""
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield b
+        b.close()
 
 
 def need_asset(path: Path) -> Path:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from hoopsense import __version__, cli_options
 from hoopsense.cli_clips import add_clips_parser, clips_command
+from hoopsense.cli_label import add_label_parser, label_command
 from hoopsense.cli_options import add_input_options, build, errors_in_flags, flag_names
 from hoopsense.cli_training import add_training_parsers, evaluate_command, train_command
 from hoopsense.console import (
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_training_parsers(sub)
     add_clips_parser(sub, det)
+    add_label_parser(sub)
 
     r = sub.add_parser("report", help="(re)build the HTML coach review page of an earlier analysis")
     r.add_argument("run", type=Path, help="the analysis: its folder, its .run.json or its annotated video")
@@ -338,6 +340,8 @@ def main(argv: Sequence[str] | None = None, *, detector: Detector | None = None)
             return evaluate_command(args)
         if args.command == "clips":
             return clips_command(args, detector)
+        if args.command == "label":
+            return label_command(args)
         if args.command == "report":
             return _report(args)
         if args.command == "inspect":

@@ -7,12 +7,10 @@ Skipped when Chromium or Playwright is missing, unless HOOPSENSE_REQUIRE_BROWSER
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FOOTAGE, ONNX_DETECTOR, need_asset
+from conftest import FOOTAGE, ONNX_DETECTOR, chromium_path, need_asset
 from recognizers import make_checkpoint
 
 from hoopsense.cli import main
@@ -22,42 +20,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 EVIL = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
 
 
-def _chromium() -> str:
-    path = os.environ.get("HOOPSENSE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    problem = None
-    if path is None:
-        problem = "Chromium is not installed (Debian: apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "Playwright is not installed (pip install -e '.[dev]')"
-    if problem:
-        if os.environ.get("HOOPSENSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests required but {problem}")
-        pytest.skip(problem)
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = _chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield b
-        b.close()
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """A real analysis of 2 s of the NBA clip with the real detector and a random recognizer whose labels try to inject markup."""
-    _chromium()
+    chromium_path()
     folder = tmp_path_factory.mktemp("report")
     labels = ("dribble", "shoot", EVIL, "pass", "no_action")
     ckpt = make_checkpoint(folder / "m.pt", labels=labels, background="no_action", clip_len=8, crop_size=64, resize=72)

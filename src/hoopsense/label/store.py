@@ -192,9 +192,7 @@ def read_state(folder: Path) -> LabellingState:
         raise ConfigError(f"{path} has format_version {version!r}; this hoopsense reads up to {STATE_FORMAT}")
     try:
         unsure = {str(x) for x in doc.get("unsure", [])}
-        proposed = {
-            str(k): (str(v["label"]), float(v["confidence"])) for k, v in dict(doc.get("proposed", {})).items()
-        }
+        proposed = {str(k): (str(v["label"]), float(v["confidence"])) for k, v in dict(doc.get("proposed", {})).items()}
     except (TypeError, KeyError, ValueError) as exc:
         raise ConfigError(f"{path} is not a labelling state file ({exc})") from None
     return LabellingState(unsure, proposed)
@@ -320,6 +318,21 @@ class LabelStore:
         if clip not in self._known:
             raise KeyError(clip)
         return clip
+
+    def is_clip(self, clip: str) -> bool:
+        return clip in self._known
+
+    def source_video(self, clip: str) -> Path | None:
+        """The source video ``clips.csv`` names for ``clip``, where it is now: as written, or
+        beside the folder (a folder moved with its game). None when there is none."""
+        s = self.sources.get(clip)
+        if s is None or not s.source:
+            return None
+        named = Path(s.source)
+        for candidate in (named, self.folder / named.name, self.folder.parent / named.name):
+            if candidate.is_file():
+                return candidate
+        return None
 
     def clip_path(self, clip: str) -> Path:
         return clip_dir(self.folder) / f"{self.check(clip)}.mp4"
