@@ -894,13 +894,67 @@ BAD_DATA = [
     pytest.param(lambda d: (d / "labels_dict.json").write_text('{"a": "left"}'), id="labels-non-integer-keys"),
     pytest.param(_corrupt_clips, id="only-corrupt-clips"),
     pytest.param(lambda d: [c.unlink() for c in d.glob("*.mp4")], id="no-clips"),
+    pytest.param(lambda d: _unlabel(d), id="nothing-labelled"),
 ]
+
+
+def _unlabel(data: Path) -> None:
+    """Every clip as ``hoopsense clips`` leaves it: nobody has labelled it yet (null)."""
+    ann = json.loads((data / "annotation_dict.json").read_text())
+    (data / "annotation_dict.json").write_text(json.dumps(dict.fromkeys(ann)))
 
 
 @pytest.mark.parametrize("spoil", BAD_DATA)
 def test_train_bad_data(data, env, run_bad, spoil):
     spoil(data)
     run_bad(["train", data, "--out", env.out / "m.pt", *TINY_TRAIN], inputs=[data], out_dirs=[env.out])
+
+
+@pytest.fixture
+def second(dataset_template, tmp_path) -> Path:
+    """A second game's folder, for the commands that take several."""
+    return Path(shutil.copytree(dataset_template, tmp_path / "second"))
+
+
+SECOND_DATA = [
+    pytest.param(lambda d: shutil.rmtree(d), id="second-folder-missing"),
+    pytest.param(_unlabel, id="second-nothing-labelled"),
+    pytest.param(
+        lambda d: (d / "labels_dict.json").write_text('{"0": "left", "1": "left"}'), id="second-labels-repeat"
+    ),
+    pytest.param(lambda d: (d / "annotation_dict.json").write_text("{"), id="second-annotation-truncated"),
+]
+
+
+@pytest.mark.parametrize("spoil", SECOND_DATA)
+def test_train_bad_second_data(data, second, env, run_bad, spoil):
+    spoil(second)
+    run_bad(["train", data, second, "--out", env.out / "m.pt", *TINY_TRAIN], inputs=[data, second], out_dirs=[env.out])
+
+
+@pytest.mark.parametrize("spoil", SECOND_DATA)
+def test_evaluate_bad_second_data(data, second, env, run_bad, checkpoint, spoil):
+    spoil(second)
+    run_bad(
+        ["evaluate", checkpoint, data, second, "--out", env.out / "eval", "--workers", "0"],
+        inputs=[data, second, checkpoint],
+        out_dirs=[env.out],
+    )
+
+
+def test_train_the_same_folder_twice(data, env, run_bad):
+    run_bad(
+        ["train", data, data.parent / "." / data.name, "--out", env.out / "m.pt", *TINY_TRAIN],
+        inputs=[data],
+        out_dirs=[env.out],
+        stderr_has=["given twice"],
+    )
+
+
+def test_train_out_is_a_file_of_the_second_folder(data, second, run_bad):
+    kept = second / "notes.pt"
+    kept.write_text("mine")
+    run_bad(["train", data, second, "--out", kept, *TINY_TRAIN], inputs=[data, second])
 
 
 @pytest.mark.parametrize("name", ["m.pth", "m", "m.onnx", "m.PT"])

@@ -198,3 +198,35 @@ def test_bf16_mixed_precision_trains_on_cpu(data, tmp_path, capsys):
         == 1
     )
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
+
+
+def test_train_and_evaluate_on_two_folders(tmp_path, capsys):
+    """Two games with different classes: one checkpoint knows the union; evaluate reads both folders."""
+    a = make_motion_dataset(tmp_path / "game1", per_class=2)
+    b = make_motion_dataset(tmp_path / "game2", per_class=2, seed=1)
+    (b / "labels_dict.json").write_text(json.dumps({"0": "left", "1": "right", "2": "bounce", "3": "no_action"}))
+    out = tmp_path / "m.pt"
+    assert run_cli("train", a, b, "--out", out, "--epochs", "1", "--init", "none", *TINY) == 0
+    assert "16 clips from 2 folders, 5 classes" in capsys.readouterr().out
+    meta, _ = read_checkpoint(out)
+    assert meta.labels == ("left", "right", "bounce", "still", "no_action")
+    assert meta.background == "no_action"  # found among the merged labels
+    assert meta.training["datasets"] == [str(a), str(b)] and meta.training["dataset"] == str(a)
+    split_file = Path(meta.training["split_file"])
+    split = json.loads(split_file.read_text())
+    assert split["roots"] == [str(a), str(b)]
+    ids = split["train"] + split["val"]
+    assert len(ids) == 16 and {i.split("/")[0] for i in ids} == {"game1", "game2"}
+
+    report = tmp_path / "report"
+    assert run_cli("evaluate", out, a, b, "--out", report, "--workers", "0") == 0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["subset"] == "val" and metrics["clips"] == len(split["val"])
+    assert metrics["datasets"] == [str(a), str(b)]
+    assert f"`{a}`, `{b}`" in (report / "report.md").read_text()
+    again = tmp_path / "train-report"
+    assert (
+        run_cli("evaluate", out, b, a, "--out", again, "--split", split_file, "--subset", "train", "--workers", "0")
+        == 0
+    )
+    assert json.loads((again / "metrics.json").read_text())["clips"] == len(split["train"])

@@ -46,12 +46,19 @@ def add_training_parsers(sub: Any) -> None:
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     from hoopsense.training.formats import FORMATS
 
-    p.add_argument("data", type=Path, help="dataset folder")
+    p.add_argument(
+        "data",
+        type=Path,
+        nargs="+",
+        help="dataset folder; several folders (several games, all in one --format) are merged into one set, "
+        "their clips named <folder name>/<id>",
+    )
     p.add_argument(
         "--format",
         choices=FORMATS,
         default="spacejam",
-        help="spacejam (clips + annotation_dict.json + labels_dict.json), folder (one sub-folder per class) or ucf101 (with its split files) (default: spacejam)",
+        help="spacejam (clips + annotation_dict.json + labels_dict.json; clips nobody has labelled yet are left out), "
+        "folder (one sub-folder per class) or ucf101 (with its split files) (default: spacejam)",
     )
     p.add_argument("--fold", type=int, default=1, help="UCF101 split fold 1-3 (default: 1)")
     p.add_argument(
@@ -60,7 +67,7 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--split",
         type=Path,
-        help="split file to reuse (default: train makes one beside --out; evaluate uses the checkpoint's)",
+        help="split file to reuse, made for the same DATA folders (default: train makes one beside --out; evaluate uses the checkpoint's)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     p.add_argument(
@@ -74,7 +81,7 @@ def _add_train_parser(sub) -> None:
     from hoopsense.training.loop import BALANCE, TrainConfig
 
     d = TrainConfig()
-    t = sub.add_parser("train", help="fine-tune the action recognizer on labelled clips")
+    t = sub.add_parser("train", help="fine-tune the action recognizer on labelled clips (one or several folders)")
     _add_data_arguments(t)
     t.add_argument(
         "--out",
@@ -159,7 +166,7 @@ def _add_train_parser(sub) -> None:
 
 
 def _add_evaluate_parser(sub) -> None:
-    e = sub.add_parser("evaluate", help="measure a recognizer checkpoint on labelled clips")
+    e = sub.add_parser("evaluate", help="measure a recognizer checkpoint on labelled clips (one or several folders)")
     e.add_argument("checkpoint", type=Path, help="recognizer checkpoint (.pt)")
     _add_data_arguments(e)
     e.add_argument(
@@ -173,9 +180,9 @@ def _add_evaluate_parser(sub) -> None:
 
 
 def _load_data(args: argparse.Namespace):
-    from hoopsense.training.formats import load_dataset
+    from hoopsense.training.formats import load_datasets
 
-    data = load_dataset(args.data, args.format, drop=() if args.keep_discard else ("discard",), fold=args.fold)
+    data = load_datasets(args.data, args.format, drop=() if args.keep_discard else ("discard",), fold=args.fold)
     for note in data.skipped:
         err_console.print(f"note: {note}")
     return data
@@ -204,10 +211,11 @@ def train_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out} is a folder; give the checkpoint's file name (.pt)")
     with errors_in_flags(TRAIN_FLAGS):
         config = train_config(args)
-    protect_inputs([args.out, *side_files(args.out).values()], [args.data, args.split, *_data_files(args.data)])
+    protect_inputs([args.out, *side_files(args.out).values()], [*args.data, args.split, *_data_files(args.data)])
     data = _load_data(args)
     counts = ", ".join(f"{k} {v}" for k, v in data.counts().items())
-    console.print(f"{len(data.records)} clips, {len(data.labels)} classes: {counts}")
+    folders = f" from {len(data.roots)} folders" if len(data.roots) > 1 else ""
+    console.print(f"{len(data.records)} clips{folders}, {len(data.labels)} classes: {counts}")
     progress = epoch_progress()
     tasks: dict[int, Any] = {}
 
@@ -259,12 +267,15 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _data_files(folder: Path) -> list[Path]:
-    """The files directly in a dataset folder (clips, label files): no output may replace one."""
-    try:
-        return [p for p in Path(folder).iterdir() if p.is_file()] if Path(folder).is_dir() else []
-    except OSError:
-        return []
+def _data_files(folders: list[Path]) -> list[Path]:
+    """The files directly in the dataset folders (clips, label files): no output may replace one."""
+    files: list[Path] = []
+    for folder in map(Path, folders):
+        try:
+            files += [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+        except OSError:
+            continue
+    return files
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -272,7 +283,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from hoopsense.training.evaluate import evaluate
 
     out = args.out or args.checkpoint.with_suffix(".eval")
-    protect_inputs([out], [args.checkpoint, args.data, args.split])
+    protect_inputs([out], [args.checkpoint, *args.data, args.split, *_data_files(args.data)])
     check_new_folder(out)
     data = _load_data(args)
     with errors_in_flags(EVAL_FLAGS):

@@ -116,6 +116,7 @@ def _write_report(
     metrics = {
         "checkpoint": str(checkpoint),
         "dataset": str(data.root),
+        **({"datasets": [str(r) for r in data.roots]} if len(data.roots) > 1 else {}),
         "format": data.format,
         "subset": subset,
         "split_file": str(split_path) if split_path else None,
@@ -150,7 +151,7 @@ def _write_report(
     lines = [
         f"# Evaluation of `{checkpoint.name}`",
         "",
-        f"- dataset: `{data.root}` ({data.format}), subset **{subset}**, {int(report.support.sum())} clips",
+        f"- dataset: {', '.join(f'`{r}`' for r in data.roots)} ({data.format}), subset **{subset}**, {int(report.support.sum())} clips",
         f"- architecture: {meta.architecture}, clip {meta.clip_len} frames (step {meta.frame_step}), crop {meta.crop_size} px",
         f"- **accuracy {report.accuracy:.4f}**, **macro-F1 {report.macro_f1:.4f}**",
     ]

@@ -6,16 +6,21 @@ clip and its augmented copies; one UCF101 ``gXX`` group of a class; the
 clips of one player cut by ``hoopsense clips``) and, where the dataset
 defines one, the official ``subset`` (UCF101's train/test lists). What could
 not be used is listed in ``skipped`` so the CLI can report it.
+
+:func:`load_datasets` merges several folders (several games) into one set;
+a SpaceJam-format folder's label files are read through
+:mod:`hoopsense.label.store`, the one reader of a clip folder's labels.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hoopsense.errors import ConfigError
+from hoopsense.label.store import ANNOTATIONS, LABEL_NAMES, clip_dir, read_annotations, read_label_names, read_state
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 FORMATS = ("spacejam", "folder", "ucf101")
@@ -37,15 +42,27 @@ class ClipRecord:
 
 @dataclass
 class ClipSet:
+    """``root`` is the first (or only) folder; ``roots`` lists every folder of a merged set."""
+
     format: str
     root: Path
     labels: tuple[str, ...]
     records: list[ClipRecord]
     skipped: list[str] = field(default_factory=list)
+    roots: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.roots:
+            self.roots = (self.root,)
 
     @property
     def fit(self) -> str:
         return FIT_BY_FORMAT[self.format]
+
+    @property
+    def where(self) -> str:
+        """The folder, or the folders joined with ``, `` (for messages)."""
+        return ", ".join(str(r) for r in self.roots)
 
     def counts(self) -> dict[str, int]:
         out = {name: 0 for name in self.labels}
@@ -72,6 +89,61 @@ def load_dataset(root: str | Path, fmt: str, *, drop: tuple[str, ...] = ("discar
     return data
 
 
+def load_datasets(
+    roots: Sequence[str | Path], fmt: str, *, drop: tuple[str, ...] = ("discard",), fold: int = 1
+) -> ClipSet:
+    """Load one folder (exactly as :func:`load_dataset`) or several (several games) merged into one set.
+
+    Several folders, all in format ``fmt``: the labels are the union by name in the order
+    they first appear (a folder may lack classes); clip ids and groups become
+    ``<folder name>/<id>`` (a repeated folder name gets ``-2``, ``-3``...), so ids stay unique
+    and no group spans two folders; each note starts with its folder's name."""
+    paths = [Path(r) for r in roots]
+    if not paths:
+        raise ConfigError("no dataset folder given")
+    for path in paths:
+        if not path.is_dir():
+            raise ConfigError(f"dataset folder not found: {path}")
+    if len(paths) == 1:
+        return load_dataset(paths[0], fmt, drop=drop, fold=fold)
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        real = path.resolve()
+        if real in seen:
+            also = f" (also as {seen[real]})" if str(seen[real]) != str(path) else ""
+            raise ConfigError(f"dataset folder {path} is given twice{also}")
+        seen[real] = path
+    return merge([load_dataset(path, fmt, drop=drop, fold=fold) for path in paths])
+
+
+def merge(sets: Sequence[ClipSet]) -> ClipSet:
+    """One set of several (see :func:`load_datasets`)."""
+    labels = tuple(dict.fromkeys(name for s in sets for name in s.labels))
+    index = {name: i for i, name in enumerate(labels)}
+    records: list[ClipRecord] = []
+    skipped: list[str] = []
+    for prefix, s in zip(folder_prefixes([s.root for s in sets]), sets):
+        merged = [index[name] for name in s.labels]
+        records += [
+            replace(r, id=f"{prefix}/{r.id}", label=merged[r.label], group=f"{prefix}/{r.group}") for r in s.records
+        ]
+        skipped += [f"{prefix}: {note}" for note in s.skipped]
+    return ClipSet(sets[0].format, sets[0].root, labels, records, skipped, roots=tuple(s.root for s in sets))
+
+
+def folder_prefixes(roots: Sequence[Path]) -> list[str]:
+    """The id prefix of each merged folder: its name, with ``-2``, ``-3``... when a name repeats."""
+    names: list[str] = []
+    for root in roots:
+        base = Path(root).resolve().name or "data"
+        name, k = base, 1
+        while name in names:
+            k += 1
+            name = f"{base}-{k}"
+        names.append(name)
+    return names
+
+
 def _first_notes(notes: list[str]) -> str:
     return f": {'; '.join(notes[:3])}" if notes else ""
 
@@ -82,63 +154,79 @@ def spacejam_group(clip_id: str) -> str:
     return re.sub(r"-f\d+$", "", base)
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"missing {path.name} in {path.parent}")
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return doc
-
-
 def load_spacejam(root: Path, *, drop: tuple[str, ...] = ("discard",)) -> ClipSet:
-    """``annotation_dict.json`` (``{id: label index}``), ``labels_dict.json`` (``{index: name}``)
-    and ``<id>.mp4`` clips in ``root`` or ``root/examples``. Labels named in ``drop`` are left out."""
-    annotations = _read_json(root / "annotation_dict.json")
-    names = _read_json(root / "labels_dict.json")
-    try:
-        by_index = {int(k): str(v) for k, v in names.items()}
-    except ValueError as exc:
-        raise ConfigError(f"labels_dict.json keys must be integers ({exc})") from exc
-    kept = [i for i in sorted(by_index) if by_index[i] not in drop]
+    """``annotation_dict.json`` (``{id: label index or null}``), ``labels_dict.json`` (``{index: name}``)
+    and ``<id>.mp4`` clips in ``root`` or ``root/examples``. Labels named in ``drop`` are left out,
+    and so are clips nobody has labelled yet (``null``); labels that a model proposed and nobody
+    has reviewed (``labelling.json``) are used, and counted in a note."""
+    annotations = read_annotations(root / ANNOTATIONS)
+    names = read_label_names(root / LABEL_NAMES)
+    state = read_state(root)
+    kept = [i for i, name in enumerate(names) if name not in drop]
     new_index = {old: new for new, old in enumerate(kept)}
-    clip_dir = root / "examples" if (root / "examples").is_dir() else root
-    records, skipped = [], []
+    files = clip_dir(root)
+    records: list[ClipRecord] = []
+    unknown: list[str] = []
     missing: list[str] = []
-    dropped = 0
-    for clip_id, label in annotations.items():
-        if not isinstance(label, int) or label not in by_index:
-            skipped.append(f"{clip_id}: unknown label {label!r}")
+    dropped = unlabelled = proposals = 0
+
+    def label_of(value: object) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names) else None
+
+    def unreviewed(clip_id: str, label: int) -> bool:
+        proposal = state.proposed.get(clip_id)
+        return proposal is not None and proposal[0] == names[label]
+
+    for clip_id, value in annotations.items():
+        if value is None:
+            unlabelled += 1
+            continue
+        label = label_of(value)
+        if label is None:
+            unknown.append(f"{clip_id}: unknown label {value!r}")
             continue
         if label not in new_index:
             dropped += 1
             continue
-        path = clip_dir / f"{clip_id}.mp4"
+        path = files / f"{clip_id}.mp4"
         if not path.is_file():
             missing.append(clip_id)
             continue
         records.append(ClipRecord(clip_id, path, new_index[label], spacejam_group(clip_id)))
+        proposals += unreviewed(clip_id, label)
     # Augmented copies on disk without an entry of their own (<id>_flipped_rotate_330.mp4)
-    # take the label of their original.
+    # take the label of their original; clip files without any entry wait for a label.
     inherited = 0
-    annotated = set(annotations)
-    for path in sorted(clip_dir.glob("*_*.mp4")):
+    for path in sorted(files.glob("*.mp4")):
+        if path.stem in annotations:
+            continue
         base = path.stem.split("_", 1)[0]
-        label = annotations.get(base)
-        if path.stem in annotated or not isinstance(label, int) or label not in new_index:
+        if base == path.stem or (base in annotations and annotations[base] is None):
+            unlabelled += 1
+            continue
+        label = label_of(annotations.get(base))
+        if label is None or label not in new_index:
             continue
         records.append(ClipRecord(path.stem, path, new_index[label], spacejam_group(path.stem)))
+        proposals += unreviewed(base, label)
         inherited += 1
+    skipped: list[str] = []
+    if missing:
+        skipped.append(f"{len(missing)} ids have no clip file (e.g. {', '.join(missing[:3])})")
+    if unlabelled and not any(v is not None for v in annotations.values()):
+        skipped.insert(0, f"nothing is labelled yet ({unlabelled} clips; label them with `hoopsense label {root}`)")
+    elif unlabelled:
+        skipped.append(f"{unlabelled} clips are not labelled yet (label them with `hoopsense label {root}`)")
+    skipped += unknown
+    if proposals:
+        skipped.append(
+            f"{proposals} labels are model proposals nobody has reviewed; review them with `hoopsense label {root}`"
+        )
     if inherited:
         skipped.append(f"{inherited} augmented copies without an entry take their original's label")
-    if missing:
-        skipped.insert(0, f"{len(missing)} ids have no clip file (e.g. {', '.join(missing[:3])})")
     if dropped:
         skipped.append(f"{dropped} clips labelled {', '.join(drop)} left out")
-    return ClipSet("spacejam", root, tuple(by_index[i] for i in kept), records, skipped)
+    return ClipSet("spacejam", root, tuple(names[i] for i in kept), records, skipped)
 
 
 _UCF_NAME = re.compile(r"^v_(?P<cls>.+)_g(?P<group>\d+)_c\d+$")

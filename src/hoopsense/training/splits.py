@@ -4,7 +4,9 @@ Groups (an original clip and its augmented copies, a UCF101 ``gXX`` group, the
 clips of one player from one game) go wholly to one side, so no near-copy of
 a training clip is ever used for validation. An official test list (UCF101)
 stays the test set; the validation set is then drawn from its training list.
-The split is written to a JSON file that evaluation reads back.
+The split is written to a JSON file that evaluation reads back; it names the
+dataset folder (``root``) and, for a set merged from several folders, all of
+them (``roots``; the clip ids are then ``<folder name>/<id>``).
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ def make_split(data: ClipSet, *, val_fraction: float = 0.2, seed: int = 0) -> Sp
 
 
 def save_split(split: Split, path: Path, data: ClipSet) -> Path:
-    doc = {
-        "format": data.format,
-        "root": str(data.root),
+    doc: dict = {"format": data.format, "root": str(data.root)}
+    if len(data.roots) > 1:
+        doc["roots"] = [str(r) for r in data.roots]
+    doc |= {
         "labels": list(data.labels),
         "seed": split.seed,
         "val_fraction": split.val_fraction,
@@ -102,7 +105,7 @@ def load_split(path: Path, data: ClipSet) -> Split:
     unknown = [i for i in (*split.train, *split.val, *split.test) if i not in known]
     if unknown:
         raise ConfigError(
-            f"split file {path} names {len(unknown)} clips that are not in {data.root} (e.g. {unknown[0]}); "
+            f"split file {path} names {len(unknown)} clips that are not in {data.where} (e.g. {unknown[0]}); "
             f"was it made for another dataset?"
         )
     return split

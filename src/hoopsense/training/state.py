@@ -67,9 +67,10 @@ def load_state(path: Path, key: dict) -> dict:
 def training_info(
     config: Any, data: Any, split_file: Path, history_file: Path, init_text: str, n_train: int, n_val: int
 ) -> dict[str, Any]:
-    """The ``training`` section of a checkpoint's metadata."""
+    """The ``training`` section of a checkpoint's metadata (``datasets``: every folder of a merged set)."""
+    several = {"datasets": [str(r) for r in data.roots]} if len(data.roots) > 1 else {}
     return {
-        "dataset": str(data.root), "format": data.format, "fit": data.fit,
+        "dataset": str(data.root), **several, "format": data.format, "fit": data.fit,
         "split_file": str(Path(split_file).resolve()), "history_file": str(history_file.resolve()),
         "clips_train": n_train, "clips_val": n_val, "init": init_text,
         "train_layers": list(config.train_layers) if config.train_layers else "all",
