@@ -2,29 +2,29 @@
 
 The analysis pipeline (detector, ByteTrack, short-track filter, tubelets)
 runs on the game; each tubelet becomes ``<id>.mp4`` (square player crops, the
-geometry the recognizer sees). ``annotation_dict.json`` gives every clip a
-placeholder label for users to correct, ``labels_dict.json`` holds the label
-names, and ``clips.csv`` says where each clip came from (player, frames,
+geometry the recognizer sees). The label files are written by
+:mod:`hoopsense.label.store`: ``annotation_dict.json`` leaves every clip
+unlabelled (``null``) for ``hoopsense label`` to fill, or gives every clip the
+``placeholder`` label when one is asked for; ``labels_dict.json`` holds the
+label names, and ``clips.csv`` says where each clip came from (player, frames,
 seconds, box). Clip ids are ``<game>-p<player>-f<first frame>``: the clips of
 one player form one group, so a split never puts overlapping clips of a
 player on both sides. The folder is written under a temporary name and
-renamed when complete.
+renamed when complete. :mod:`hoopsense.training.from_run` cuts the same clips
+from a finished run's tracks instead of running the detector.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from hoopsense.detection.base import Detector, DetectorConfig
 from hoopsense.errors import ConfigError, NoPlayersError, field_name
+from hoopsense.label.store import ClipSource, LabellingState, write_folder
 from hoopsense.outputs import atomic_folder, check_new_folder, protect_inputs
 from hoopsense.pipeline.stream import (
     TrackedFrame,
@@ -50,24 +50,24 @@ SPACEJAM_LABELS = (
     "walk",
     "discard",
 )
-CLIPS_HEADER = ("id", "player_id", "start_frame", "end_frame", "start_s", "end_s", "x1", "y1", "x2", "y2", "source")
 
 
 @dataclass(frozen=True)
 class ClipsOptions:
     """``tubelets``: clip geometry (default 16 frames every 16 frames, so clips do not
-    overlap); ``labels`` and ``placeholder``: the label names and the one every clip starts with."""
+    overlap); ``labels``: the label names; ``placeholder``: a label every clip starts with
+    (None, the default: every clip starts unlabelled, ``null`` in ``annotation_dict.json``)."""
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     tubelets: TubeletConfig = field(default_factory=lambda: TubeletConfig(clip_len=16, stride=16))
     labels: tuple[str, ...] = SPACEJAM_LABELS
-    placeholder: str = "no_action"
+    placeholder: str | None = None
     start_s: float = 0.0
     end_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.placeholder not in self.labels:
+        if self.placeholder is not None and self.placeholder not in self.labels:
             raise ConfigError(
                 f"placeholder {self.placeholder!r} is not one of the labels {list(self.labels)}",
                 field=field_name(self, "placeholder"),
@@ -77,30 +77,16 @@ class ClipsOptions:
 
 @dataclass
 class ClipsResult:
+    """What a cut wrote: ``labelled`` clips have a starting label (the placeholder, or a run's
+    prediction), ``proposed`` of them as unreviewed model proposals in ``labelling.json``."""
+
     out_dir: Path
     clips: int
     players: int
     frames: int
     wall_s: float
-
-
-def read_labels(path: Path) -> tuple[str, ...]:
-    """Label names from a ``labels_dict.json`` (``{"0": "block", ...}``, indices 0..N-1)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        keys = sorted(doc, key=int)
-        if [int(k) for k in keys] != list(range(len(keys))) or not keys:
-            raise ValueError("keys must be 0..N-1")
-        labels = tuple(doc[k] for k in keys)
-        if not all(isinstance(x, str) for x in labels):
-            raise ValueError("label names must be text")
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(
-            f"{path} is not a labels_dict.json ({str(exc).splitlines()[0][:100]})", field="ClipsOptions.labels"
-        ) from None
-    if len(set(labels)) != len(labels) or not all(x.strip() for x in labels):
-        raise ConfigError(f"{path}: labels must be unique, non-empty names", field="ClipsOptions.labels")
-    return labels
+    labelled: int = 0
+    proposed: int = 0
 
 
 def clip_id(game: str, player: int, start_frame: int) -> str:
@@ -108,48 +94,57 @@ def clip_id(game: str, player: int, start_frame: int) -> str:
     return f"{safe}-p{player:03d}-f{start_frame:06d}"
 
 
-class _ClipFolder:
-    def __init__(
-        self, folder: Path, game: str, fps: float, tubelets: TubeletConfig, source: str, placeholder: int
-    ) -> None:
-        self.folder, self.game, self.source, self.placeholder = folder, game, source, placeholder
+class ClipFolder:
+    """Writes each tubelet as ``<id>.mp4`` into ``folder`` and keeps its label and source;
+    :meth:`close` writes the label files (through :func:`hoopsense.label.store.write_folder`)."""
+
+    def __init__(self, folder: Path, game: str, fps: float, tubelets: TubeletConfig, source: str) -> None:
+        self.folder, self.game, self.source = folder, game, source
         self.fps = fps / tubelets.frame_step
         self.frame_fps = fps
-        self.annotations: dict[str, int] = {}
+        self.annotations: dict[str, int | None] = {}
+        self.sources: dict[str, ClipSource] = {}
+        self.state = LabellingState()
         self.players: set[int] = set()
-        self._csv_file = open(folder / "clips.csv", "w", newline="")  # noqa: SIM115
-        self._csv = csv.writer(self._csv_file)
-        self._csv.writerow(CLIPS_HEADER)
 
-    def add(self, t: Tubelet) -> None:
+    def add(self, t: Tubelet, label: int | None = None, proposal: tuple[str, float] | None = None) -> str:
+        """Write ``t``'s clip with starting ``label`` (None: unlabelled); ``proposal``
+        (label name, confidence) marks that label as a model's, not yet reviewed."""
         cid = clip_id(self.game, t.track_id, t.start_frame)
         with VideoWriter(
             self.folder / f"{cid}.mp4", t.crops.shape[2], t.crops.shape[1], self.fps, pixel_format="rgb24", crf=18
         ) as w:
             for crop in t.crops:
                 w.write(crop)
-        box = np.concatenate([t.boxes[:, :2].min(axis=0), t.boxes[:, 2:].max(axis=0)])
-        self._csv.writerow(
-            (
-                cid,
-                t.track_id,
-                t.start_frame,
-                t.end_frame,
-                f"{t.start_frame / self.frame_fps:.4f}",
-                f"{(t.end_frame + 1) / self.frame_fps:.4f}",
-                *(f"{v:.1f}" for v in box),
-                self.source,
-            )
+        x1, y1 = t.boxes[:, :2].min(axis=0)
+        x2, y2 = t.boxes[:, 2:].max(axis=0)
+        self.sources[cid] = ClipSource(
+            t.track_id,
+            t.start_frame,
+            t.end_frame,
+            t.start_frame / self.frame_fps,
+            (t.end_frame + 1) / self.frame_fps,
+            (float(x1), float(y1), float(x2), float(y2)),
+            self.source,
         )
-        self.annotations[cid] = self.placeholder
+        self.annotations[cid] = label
+        if proposal is not None:
+            self.state.proposed[cid] = proposal
         self.players.add(t.track_id)
+        return cid
+
+    @property
+    def labelled(self) -> int:
+        return sum(1 for v in self.annotations.values() if v is not None)
 
     def close(self, labels: Sequence[str]) -> None:
-        self._csv_file.close()
-        (self.folder / "annotation_dict.json").write_text(json.dumps(self.annotations, indent=1))
-        (self.folder / "labels_dict.json").write_text(
-            json.dumps({str(i): name for i, name in enumerate(labels)}, indent=1)
-        )
+        write_folder(self.folder, labels, self.annotations, self.sources, self.state)
+
+    def result(self, frames: int, wall_s: float) -> ClipsResult:
+        return ClipsResult(
+            self.folder, len(self.annotations), len(self.players), frames, wall_s, self.labelled,
+            len(self.state.proposed),
+        )  # fmt: skip
 
 
 def cut_clips(
@@ -191,14 +186,8 @@ def _cut(
     on_frame: Callable[[int], None] | None,
 ) -> ClipsResult:
     builder = TubeletBuilder(options.tubelets)
-    sink = _ClipFolder(
-        folder,
-        Path(meta.path).stem,
-        meta.fps,
-        options.tubelets,
-        str(meta.path),
-        options.labels.index(options.placeholder),
-    )
+    sink = ClipFolder(folder, Path(meta.path).stem, meta.fps, options.tubelets, str(meta.path))
+    label = options.labels.index(options.placeholder) if options.placeholder is not None else None
     stream = TrackedStream(
         meta, detector, options.tracker, start_s=options.start_s, end_s=options.end_s, full=True, on_frame=on_frame
     )
@@ -211,13 +200,13 @@ def _cut(
             assert item.image is not None  # full=True
             for t in builder.push(item.index, item.image, item.players):
                 if isinstance(t, Tubelet):
-                    sink.add(t)
+                    sink.add(t, label)
 
     with stream:
         consume(iter(stream))
     consume(stream.flush())
     for t in builder.finish():
         if isinstance(t, Tubelet):
-            sink.add(t)
+            sink.add(t, label)
     sink.close(options.labels)
-    return ClipsResult(folder, len(sink.annotations), len(sink.players), stream.frames, time.perf_counter() - started)
+    return sink.result(stream.frames, time.perf_counter() - started)
