@@ -833,7 +833,12 @@ def test_clips_bad_labels(env, run_bad, fake_detector, labels):
     path = env.inp / "labels_dict.json"
     if labels is not None:
         path.write_text(labels)
-    run_bad(["clips", env.video, "--out", env.out / "clips", "--labels", path], inputs=[env.inp], out_dirs=[env.out])
+    placeholder = ["--placeholder", "no_action"]  # refused too when the labels lack it
+    run_bad(
+        ["clips", env.video, "--out", env.out / "clips", "--labels", path, *placeholder],
+        inputs=[env.inp],
+        out_dirs=[env.out],
+    )
 
 
 def test_clips_out_is_a_non_empty_folder(env, run_bad, fake_detector):

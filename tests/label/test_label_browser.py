@@ -35,11 +35,10 @@ def real_clips(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def folder(real_clips, tmp_path) -> Path:
-    """A fresh copy of the real clips, none labelled yet."""
+    """A fresh copy of the real clips, none labelled yet (as `hoopsense clips` leaves them)."""
     copy = tmp_path / "clips"
     shutil.copytree(real_clips, copy)
-    ids = json.loads((copy / "annotation_dict.json").read_text())
-    (copy / "annotation_dict.json").write_text(json.dumps(dict.fromkeys(ids)))
+    assert set(saved(copy).values()) == {None}
     return copy
 
 

@@ -231,6 +231,8 @@ def test_clips_from_real_footage_train_unchanged(tmp_path):
         str(need_asset(ONNX_DETECTOR)),
         "--end",
         "2",
+        "--placeholder",
+        "no_action",
         "--quiet",
     ]
     assert main(args) == 0
