@@ -174,3 +174,24 @@ def test_a_busy_port_and_a_folder_without_labels_are_one_line(folder, tmp_path, 
     assert "missing labels_dict.json" in capsys.readouterr().err
     assert main(["label", str(tmp_path / "nope"), "--no-browser"]) == 1
     assert "clip folder not found" in capsys.readouterr().err
+
+
+def test_proposals_are_shown_and_reviewed(folder):
+    from hoopsense.label.store import LabellingState
+
+    ids = list(truth_of(folder))
+    proposals = {ids[0]: ("left", 0.35), ids[1]: ("still", 0.9)}
+    (folder / "annotation_dict.json").write_text(
+        json.dumps({c: {"left": 0, "still": 3}[proposals[c][0]] if c in proposals else None for c in ids})
+    )
+    (folder / "labelling.json").write_text(LabellingState(proposed=proposals).to_json())
+    with serve(folder) as s:
+        _, state = s.request("GET", "/api/state")
+        assert state["clips"]["proposed"][:3] == [0.35, 0.9, -1] and state["counts"]["unreviewed"] == 2
+        _, detail = s.request("GET", "/api/clip", params={"clip": ids[0]})
+        assert detail["proposal"] == ["left", 0.35]
+        _, body = s.request("PUT", "/api/label", {"clip": ids[0], "label": 0})  # confirmed as proposed
+        assert body["row"] == [ids[0], 0, 0, -1] and body["counts"]["unreviewed"] == 1
+        _, body = s.request("PUT", "/api/label", {"clip": ids[1], "label": 1})  # corrected
+        assert body["counts"]["unreviewed"] == 0 and body["counts"]["per_class"][:2] == [1, 1]
+    assert json.loads((folder / "labelling.json").read_text())["proposed"] == {}

@@ -129,19 +129,21 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
     def state() -> dict[str, Any]:
         store.refresh()
         player, label, unsure, proposed = [], [], [], []
-        for clip in store.clips:
-            s = store.sources.get(clip)
-            player.append(s.player_id if s else -1)
-            value = store.label_of(clip)
-            label.append(-1 if value is None else value)
-            unsure.append(1 if clip in store.state.unsure else 0)
-            p = store.proposal(clip)
-            proposed.append(round(p[1], 4) if p else -1)
+        with store.lock:
+            for clip in store.clips:
+                s = store.sources.get(clip)
+                player.append(s.player_id if s else -1)
+                value = store.label_of(clip)
+                label.append(-1 if value is None else value)
+                unsure.append(1 if clip in store.state.unsure else 0)
+                p = store.proposal(clip)
+                proposed.append(round(p[1], 4) if p else -1)
+            version, labels, counts = store.version, list(store.labels), store.counts()
         return {
             "folder": store.folder.name,
-            "version": store.version,
-            "labels": store.labels,
-            "counts": store.counts(),
+            "version": version,
+            "labels": labels,
+            "counts": counts,
             "clips": {"id": store.clips, "player": player, "label": label, "unsure": unsure, "proposed": proposed},
             "guesses": guess_columns(),
         }
@@ -158,14 +160,15 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
 
     @app.get("/api/changes")
     def changes(since: int = 0, guesses: int = 0) -> dict[str, Any]:
-        changed = store.changes_since(since)
-        out: dict[str, Any] = {
-            "version": store.version,
-            "labels": store.labels,
-            "counts": store.counts(),
-            "reload": changed is None,
-            "clips": [clip_row(c) for c in changed or ()],
-        }
+        with store.lock:
+            changed = store.changes_since(since)
+            out: dict[str, Any] = {
+                "version": store.version,
+                "labels": list(store.labels),
+                "counts": store.counts(),
+                "reload": changed is None,
+                "clips": [clip_row(c) for c in changed or ()],
+            }
         if guesser is not None:
             made = guesser.since(guesses)
             out["guesses"] = {"made": [[c, t, round(p, 4)] for c, t, p in made], "position": guesses + len(made)}

@@ -348,7 +348,16 @@ class LabelStore:
             return None
         return p
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold it to read several things at one moment (changes wait meanwhile)."""
+        return self._lock
+
     def counts(self) -> dict[str, Any]:
+        with self._lock:
+            return self._counts()
+
+    def _counts(self) -> dict[str, Any]:
         per_class = [0] * len(self.labels)
         labelled = 0
         for clip in self.clips:
