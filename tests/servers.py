@@ -16,6 +16,13 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the test process dies, so no server outlives a crashed test run."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Server:
     """``hoopsense <command> ...`` in a subprocess; :attr:`url` is the URL it printed (with its token)."""
 
@@ -27,6 +34,7 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         self.output: list[str] = []
         self.url = self._wait_for_url(timeout)

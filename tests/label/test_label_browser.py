@@ -78,47 +78,48 @@ def test_keyboard_labelling_undo_reload_and_kill_9(browser, folder, capsys):
     ids = list(saved(folder))
     labels = list(json.loads((folder / "labels_dict.json").read_text()).values())
     server = Server("label", folder, "--port", "0", "--no-browser")
-    page = open_page(browser, server)
-    assert page.locator("#class-buttons kbd").first.inner_text() == "1"  # the key is shown on screen
-    assert page.locator("#class-buttons button").count() == len(labels)
-    assert page.locator("#current-label").inner_text() == "not labelled"
-    assert page.locator("#source-caption").inner_text().startswith("player ")  # clips.csv names the source
-    for key in ("1", "2", "3"):
-        page.keyboard.press(key)
-    assert wait_for(lambda: [saved(folder)[c] for c in ids[:3]] == [0, 1, 2])
-    page.keyboard.press("u")  # undo the third label
-    assert wait_for(lambda: saved(folder)[ids[2]] is None)
-    assert page.locator("#clip-id").inner_text() == ids[2]  # undo goes back to the clip
-    page.keyboard.press("x")  # unsure / skip
-    assert wait_for(lambda: ids[2] in unsure(folder))
-    page.keyboard.press("ArrowLeft")
-    page.keyboard.press("s")  # slow motion
-    assert page.locator("#speed").input_value() == "0.5"
-    assert page.locator("#current-note").inner_text() == "marked unsure"
+    try:
+        page = open_page(browser, server)
+        assert page.locator("#class-buttons kbd").first.inner_text() == "1"  # the key is shown on screen
+        assert page.locator("#class-buttons button").count() == len(labels)
+        assert page.locator("#current-label").inner_text() == "not labelled"
+        assert page.locator("#source-caption").inner_text().startswith("player ")  # clips.csv names the source
+        for key in ("1", "2", "3"):
+            page.keyboard.press(key)
+        assert wait_for(lambda: [saved(folder)[c] for c in ids[:3]] == [0, 1, 2])
+        page.keyboard.press("u")  # undo the third label
+        assert wait_for(lambda: saved(folder)[ids[2]] is None)
+        assert page.locator("#clip-id").inner_text() == ids[2]  # undo goes back to the clip
+        page.keyboard.press("x")  # unsure / skip
+        assert wait_for(lambda: ids[2] in unsure(folder))
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press("s")  # slow motion
+        assert page.locator("#speed").input_value() == "0.5"
+        assert page.locator("#current-note").inner_text() == "marked unsure"
 
-    # a burst of labels at keyboard speed: every one saved, key-to-next-clip time recorded by the page
-    started = time.monotonic()
-    burst = ids[3:13]
-    page.keyboard.press("ArrowRight")
-    for k, _ in enumerate(burst):
-        page.keyboard.press("1" if k % 2 else "2")
-        page.wait_for_function(f"window.hsTimings.length >= {k + 1}", timeout=10_000)
-    assert wait_for(lambda: [saved(folder)[c] for c in burst] == [0 if k % 2 else 1 for k in range(len(burst))])
-    per_minute = 60 * len(burst) / (time.monotonic() - started)
-    timings = page.evaluate("window.hsTimings")
-    with capsys.disabled():
-        print(
-            f"\nlabel page: {len(burst)} labels at {per_minute:.0f} labels/min; key to next clip drawn: "
-            f"median {statistics.median(timings):.1f} ms, max {max(timings):.1f} ms"
-        )
-    assert wait_for(lambda: progress(page).startswith(f"{2 + len(burst)} / {len(ids)} labelled"))
+        # a burst of labels at keyboard speed: every one saved, key-to-next-clip time recorded by the page
+        started = time.monotonic()
+        burst = ids[3:13]
+        page.keyboard.press("ArrowRight")
+        for k, _ in enumerate(burst):
+            page.keyboard.press("1" if k % 2 else "2")
+            page.wait_for_function(f"window.hsTimings.length >= {k + 1}", timeout=10_000)
+        assert wait_for(lambda: [saved(folder)[c] for c in burst] == [0 if k % 2 else 1 for k in range(len(burst))])
+        per_minute = 60 * len(burst) / (time.monotonic() - started)
+        timings = page.evaluate("window.hsTimings")
+        with capsys.disabled():
+            print(
+                f"\nlabel page: {len(burst)} labels at {per_minute:.0f} labels/min; key to next clip drawn: "
+                f"median {statistics.median(timings):.1f} ms, max {max(timings):.1f} ms"
+            )
+        assert wait_for(lambda: progress(page).startswith(f"{2 + len(burst)} / {len(ids)} labelled"))
 
-    page.reload()
-    page.wait_for_selector("body[data-ready='1']")
-    assert progress(page).startswith(f"{2 + len(burst)} / {len(ids)} labelled")
-    assert page.locator("#current-label").inner_text() == labels[0]  # the first clip kept its label
-
-    server.kill()
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert progress(page).startswith(f"{2 + len(burst)} / {len(ids)} labelled")
+        assert page.locator("#current-label").inner_text() == labels[0]  # the first clip kept its label
+    finally:
+        server.kill()
     again = Server("label", folder, "--port", "0", "--no-browser")
     try:
         page = open_page(browser, again)

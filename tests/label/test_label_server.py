@@ -74,11 +74,13 @@ def test_labels_survive_kill_9_and_a_restart(folder):
     truth = truth_of(folder)
     ids = list(truth)
     s = serve(folder)
-    for clip in ids[:10]:
-        status, body = s.request("PUT", "/api/label", {"clip": clip, "label": truth[clip]})
-        assert status == 200 and body["row"] == [clip, truth[clip], 0, -1]
-    s.request("PUT", "/api/unsure", {"clip": ids[10], "unsure": True})
-    s.kill()
+    try:
+        for clip in ids[:10]:
+            status, body = s.request("PUT", "/api/label", {"clip": clip, "label": truth[clip]})
+            assert status == 200 and body["row"] == [clip, truth[clip], 0, -1]
+        s.request("PUT", "/api/unsure", {"clip": ids[10], "unsure": True})
+    finally:
+        s.kill()
     on_disk = saved(folder)  # valid JSON after the kill
     assert {c: on_disk[c] for c in ids[:10]} == {c: truth[c] for c in ids[:10]}
     assert all(on_disk[c] is None for c in ids[10:])
