@@ -27,7 +27,10 @@ def open_store(folder: Path) -> LabelStore:
     """The folder's label store, after checking that labels can be saved there."""
     store = LabelStore(folder)
     if not store.clips:
-        raise ConfigError(f"{folder} has no clips (<id>.mp4 files named in {ANNOTATIONS}, or in examples/)")
+        raise ConfigError(
+            f"{folder} has no clips to label: none of the {store.missing} ids in {ANNOTATIONS} has an <id>.mp4 "
+            "here or in examples/ (augmented copies <id>_*.mp4 take their original's label)"
+        )
     for path in (folder, folder / ANNOTATIONS):
         if path.exists() and not os.access(path, os.W_OK):
             raise OutputError(
