@@ -16,7 +16,7 @@
     labels: [], ids: [], index: new Map(), player: null, label: null, unsure: null, proposed: null,
     guessTop: null, guessConf: null, guessLabels: null, guessPos: 0, guessTotal: 0,
     version: 0, counts: null, view: [], pos: 0, current: null, undo: [], pending: new Map(),
-    details: new Map(), images: new Map(), keyOf: new Map(), speed: 1, paused: false, anim: null,
+    details: new Map(), images: new Map(), keyOf: new Map(), speed: 1, paused: false, anim: null, lost: false,
   };
 
   function url(path, params = {}) {
@@ -253,6 +253,7 @@
       clear($("source"));
       return;
     }
+    if (pos >= S.view.length) message("that was the last clip of this view");
     S.pos = Math.max(0, Math.min(pos, S.view.length - 1));
     const i = S.view[S.pos];
     S.current = i;
@@ -518,7 +519,9 @@
         resortAhead();
       }
       setCounts(r.counts);
+      if (S.lost) { S.lost = false; message("in contact with the server again"); }
     } catch (e) {
+      S.lost = true;
       message(`lost contact with the server: ${e.message}`, true);
     } finally {
       setTimeout(poll, 2000);
