@@ -31,9 +31,9 @@ from pathlib import Path
 from _common import ASSETS, DETECTOR, ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))
-from servers import Server  # noqa: E402
+from servers import Server
 
-from hoopsense.label.store import ClipSource, read_label_names, read_sources, write_folder  # noqa: E402
+from hoopsense.label.store import ClipSource, read_label_names, read_sources, write_folder
 
 FOOTAGE = ASSETS / "footage" / "nba_broadcast_wide_854x480.mp4"
 
