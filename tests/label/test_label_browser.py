@@ -83,7 +83,9 @@ def test_keyboard_labelling_undo_reload_and_kill_9(browser, folder, capsys):
         assert page.locator("#class-buttons kbd").first.inner_text() == "1"  # the key is shown on screen
         assert page.locator("#class-buttons button").count() == len(labels)
         assert page.locator("#current-label").inner_text() == "not labelled"
-        assert page.locator("#source-caption").inner_text().startswith("player ")  # clips.csv names the source
+        caption = page.locator("#source-caption")
+        assert wait_for(lambda: caption.inner_text().startswith("player "))  # clips.csv names the source
+        assert wait_for(lambda: page.evaluate("document.getElementById('source').width") == 640)  # its frame is drawn
         for key in ("1", "2", "3"):
             page.keyboard.press(key)
         assert wait_for(lambda: [saved(folder)[c] for c in ids[:3]] == [0, 1, 2])
@@ -103,7 +105,8 @@ def test_keyboard_labelling_undo_reload_and_kill_9(browser, folder, capsys):
         page.keyboard.press("ArrowRight")
         for k, _ in enumerate(burst):
             page.keyboard.press("1" if k % 2 else "2")
-            page.wait_for_function(f"window.hsTimings.length >= {k + 1}", timeout=10_000)
+            # polled from here: the page's CSP forbids the eval that wait_for_function's polling needs
+            assert wait_for(lambda n=k + 1: page.evaluate("window.hsTimings.length") >= n)
         assert wait_for(lambda: [saved(folder)[c] for c in burst] == [0 if k % 2 else 1 for k in range(len(burst))])
         per_minute = 60 * len(burst) / (time.monotonic() - started)
         timings = page.evaluate("window.hsTimings")

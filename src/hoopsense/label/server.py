@@ -20,7 +20,9 @@ The page's API (JSON unless said):
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,9 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
     app = FastAPI(title="hoopsense label", docs_url=None, redoc_url=None, openapi_url=None)
     strips = Cache(256)
     sources = Cache(64)
+    # Source frames (a seek and a decode in the game video) run one at a time, so they never take the
+    # cores that the clip strips of the next clips need.
+    source_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hoopsense-source")
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
@@ -220,19 +225,24 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
         return Response(strip.jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/api/source.jpg")
-    def source_image(clip: str) -> Response:
+    async def source_image(clip: str, request: Request) -> Response:
         known(clip)
         s = store.sources.get(clip)
         video = store.source_video(clip)
         if s is None or video is None:
             raise HTTPException(404, "the source video of this clip is not available")
-        frame = sources.get(clip)
+        key = (str(video), s.start_frame + s.end_frame)  # clips cut at the same moment share their middle frame
+        frame = sources.get(key)
         if frame is None:
+            if await request.is_disconnected():  # the page moved on before its turn came
+                return Response(status_code=204)
             try:
-                frame = source_frame(video, (s.start_s + s.end_s) / 2)
+                frame = await asyncio.get_running_loop().run_in_executor(
+                    source_pool, source_frame, video, (s.start_s + s.end_s) / 2
+                )
             except VideoError as exc:
                 raise HTTPException(404, f"source video unavailable: {' '.join(str(exc).split())}") from None
-            sources.put(clip, frame)
+            sources.put(key, frame)
         return Response(
             frame.jpeg,
             media_type="image/jpeg",

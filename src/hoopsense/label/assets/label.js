@@ -16,7 +16,7 @@
     labels: [], ids: [], index: new Map(), player: null, label: null, unsure: null, proposed: null,
     guessTop: null, guessConf: null, guessLabels: null, guessPos: 0, guessTotal: 0,
     version: 0, counts: null, view: [], pos: 0, current: null, undo: [], pending: new Map(),
-    details: new Map(), images: new Map(), keyOf: new Map(), speed: 1, paused: false, anim: null, lost: false,
+    details: new Map(), images: new Map(), keyOf: new Map(), speed: 1, paused: false, anim: null, lost: false, sourceTimer: null, sourceFetch: null,
   };
 
   function url(path, params = {}) {
@@ -233,10 +233,11 @@
   }
 
   function prefetch() {
-    for (let k = 1; k <= 3; k++) {
+    for (let k = 1; k <= 6; k++) {
       const j = S.view[S.pos + k];
       if (j === undefined) break;
-      detail(j).then(() => image(j)).catch(() => {});
+      detail(j).catch(() => {});
+      image(j).catch(() => {});
     }
   }
 
@@ -262,8 +263,7 @@
     renderCurrent();
     let d, img;
     try {
-      d = await detail(i);
-      img = await image(i);
+      [d, img] = await Promise.all([detail(i), image(i)]); // both requests at once
     } catch (e) {
       if (S.current === i) {
         message(`clip ${S.ids[i]}: ${e.message || "cannot be shown"}`, true);
@@ -275,7 +275,9 @@
     if (S.current !== i) return; // moved on meanwhile
     S.anim = { img, s: d.strip, start: performance.now(), k: 0, drawn: -1, t0 };
     renderGuesses(d);
-    showSource(i, d);
+    clearTimeout(S.sourceTimer);
+    if (S.sourceFetch) S.sourceFetch.abort(); // the previous clip's frame is not wanted any more
+    S.sourceTimer = setTimeout(() => showSource(i, d), 120); // not while keys fly by
     prefetch();
     document.body.dataset.ready = "1";
   }
@@ -329,7 +331,9 @@
     caption.textContent = `player ${s.player} · frames ${s.start_frame}–${s.end_frame} ` +
       `(${s.start_s.toFixed(2)}–${s.end_s.toFixed(2)} s) · ${s.video}`;
     try {
-      const r = await fetch(url("/api/source.jpg", { clip: S.ids[i] }));
+      S.sourceFetch = new AbortController();
+      const r = await fetch(url("/api/source.jpg", { clip: S.ids[i] }), { signal: S.sourceFetch.signal });
+      if (r.status === 204) return;
       if (!r.ok) throw new Error((await r.json()).detail);
       const scale = Number(r.headers.get("X-Scale") || "1");
       const bmp = await createImageBitmap(await r.blob());
@@ -343,6 +347,7 @@
       ctx.lineWidth = 3;
       ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     } catch (e) {
+      if (e.name === "AbortError") return;
       if (S.current === i) {
         caption.textContent = `source frame unavailable: ${e.message}`;
         clear(canvas);
