@@ -80,7 +80,7 @@ def label_command(args: argparse.Namespace) -> int:
                 soft_wrap=True,
             )
         c = store.counts()
-        console.print(f"labelling {c['labelled']} of {c['total']} clips labelled in {args.data}")
+        console.print(f"labelling {args.data}: {c['labelled']} of {c['total']} clips labelled so far")
         console.print(f"open {url}", soft_wrap=True)
         console.print("(Ctrl-C stops; every label is already saved)")
 
