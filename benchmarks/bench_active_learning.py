@@ -7,7 +7,9 @@ synthetic motion set of the tests (``tests/motion.py``: four classes, left,
 right, bounce and still, that differ only in motion), how many labels each
 order needs to reach a given validation accuracy.
 
-Set-up (every figure repeats: data, orders and training are seeded):
+Set-up (data, listed order and training are seeded; CPU training is still not
+bit-identical from run to run: the same 16 clips gave 0.30 in one run and 0.40
+in another, so compare strategies over several ``--repeats``, not one seed):
 
 * a pool of ``--per-class`` clips per class (seed ``--seed``) and a separate,
   fixed held-out validation set of ``--val-per-class`` clips per class (another
@@ -107,6 +109,7 @@ class Rounds:
         self.data, self.val, self.config, self.folder, self.truth = data, val, config, folder, truth
         self.cache: dict[frozenset[str], dict] = {}
         self.trained = 0
+        self.tag = ""  # printed with each round's progress line
 
     def train(self, labelled: list[str]) -> dict:
         from hoopsense.training.loop import train
@@ -114,6 +117,7 @@ class Rounds:
 
         key = frozenset(labelled)
         if key in self.cache:
+            self.report(self.cache[key], "the same clips as an earlier round: not trained again")
             return self.cache[key]
         self.trained += 1
         run = self.folder / f"round{self.trained:03d}"
@@ -135,7 +139,16 @@ class Rounds:
             "train_clips_per_s": float(np.mean([h["train_clips_per_s"] for h in result.history])),
         }
         self.cache[key] = out
+        self.report(out, f"{out['seconds']:.0f} s, {out['train_clips_per_s']:.1f} training clips/s")
         return out
+
+    def report(self, point: dict, note: str) -> None:
+        print(
+            f"  {self.tag:22s} {point['labels']:3d} labels: accuracy {point['val_accuracy']:.3f}, "
+            f"macro-F1 {point['val_macro_f1']:.3f} (epoch {point['best_epoch']}, per class {point['class_counts']}; {note})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def probabilities(self, checkpoint: Path, ids: list[str]) -> np.ndarray:
         """Class probabilities of ``ids`` from ``checkpoint``, clips preprocessed as ``hoopsense evaluate`` does."""
@@ -239,17 +252,9 @@ def main() -> None:
             truth = {rec.id: rec.label for rec in data.records}
             rounds = Rounds(data, val, dataclasses.replace(config, seed=seed), Path(tmp), truth)
             for strategy in args.strategies:
+                rounds.tag = f"seed {seed} {strategy}"
                 curve = run_strategy(strategy, rounds, order, budgets, seed_batch)
-                curve = [{k: v for k, v in point.items() if k != "checkpoint"} for point in curve]
-                for point in curve:
-                    print(
-                        f"  seed {seed} {strategy:15s} {point['labels']:3d} labels: accuracy {point['val_accuracy']:.3f}, "
-                        f"macro-F1 {point['val_macro_f1']:.3f} (epoch {point['best_epoch']}, per class "
-                        f"{point['class_counts']}, {point['seconds']:.0f} s, {point['train_clips_per_s']:.1f} training clips/s)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                curves[strategy].append(curve)
+                curves[strategy].append([{k: v for k, v in p.items() if k != "checkpoint"} for p in curve])
 
     mean = {
         s: [
