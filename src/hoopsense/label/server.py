@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from hoopsense.errors import HoopsenseError, VideoError
-from hoopsense.label.media import Cache, clip_strip, source_frame
+from hoopsense.label.media import Cache, Strip, clip_strip, source_frame
 from hoopsense.label.store import ConflictError, LabelStore
 
 if TYPE_CHECKING:
@@ -106,6 +106,18 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
             return store.check(clip)
         except KeyError:
             raise HTTPException(404, f"no clip {clip[:80]!r} in this folder") from None
+
+    def strip_of(clip: str) -> Strip:
+        """The clip's frame strip (decoded once, then cached); 404 for an unknown id, 422 for a broken file."""
+        known(clip)
+        strip = strips.get(clip)
+        if strip is None:
+            try:
+                strip = clip_strip(store.clip_path(clip))
+            except VideoError as exc:
+                raise HTTPException(422, f"clip {clip} cannot be shown: {' '.join(str(exc).split())}") from None
+            strips.put(clip, strip)
+        return strip
 
     @app.get("/")
     def page() -> Response:
@@ -181,14 +193,7 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
 
     @app.get("/api/clip")
     def clip_detail(clip: str, ahead: str = "") -> dict[str, Any]:
-        known(clip)
-        strip = strips.get(clip)
-        if strip is None:
-            try:
-                strip = clip_strip(store.clip_path(clip))
-            except VideoError as exc:
-                raise HTTPException(422, f"clip {clip} cannot be shown: {' '.join(str(exc).split())}") from None
-            strips.put(clip, strip)
+        strip = strip_of(clip)
         if guesser is not None:
             guesser.ask([clip, *[c for c in ahead.split(",") if store.is_clip(c)][:8]])
         source = store.sources.get(clip)
@@ -214,14 +219,7 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
 
     @app.get("/api/strip.jpg")
     def strip_image(clip: str) -> Response:
-        known(clip)
-        strip = strips.get(clip)
-        if strip is None:
-            try:
-                strip = clip_strip(store.clip_path(clip))
-            except VideoError as exc:
-                raise HTTPException(422, " ".join(str(exc).split())) from None
-            strips.put(clip, strip)
+        strip = strip_of(clip)
         return Response(strip.jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/api/source.jpg")
