@@ -24,6 +24,10 @@ in another, so compare strategies over several ``--repeats``, not one seed):
     unlabelled pool clip (the checkpoint through ``Recognizer``, clips
     preprocessed as ``hoopsense evaluate`` does) and the clips with the lowest
     top-class probability are added up to the next budget;
+  - ``balanced``: least-confident, taken in turn from each class the model
+    guesses (the least confident clip guessed as each class, then the second
+    least confident of each, ...), so that a weak early model cannot fill a
+    batch with one class; the labeller's "least confident first" order;
   - ``margin`` (optional): the same, smallest gap between the two most
     probable classes first;
   - ``mixed`` (optional): the same as least-confident, but half of each new
@@ -62,7 +66,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/motion.py: the synthetic motion set
 
-STRATEGIES = ("in-order", "least-confident", "margin", "mixed")
+STRATEGIES = ("in-order", "least-confident", "balanced", "margin", "mixed")
 
 
 def learning_test_config():
@@ -163,12 +167,21 @@ class Rounds:
         return np.concatenate([rec.predict_clips(list(clips.numpy())) for clips, _ in loader])
 
 
-def uncertainty(strategy: str, probs: np.ndarray) -> np.ndarray:
-    """Higher = label first."""
+def label_first(strategy: str, probs: np.ndarray) -> np.ndarray:
+    """Indices of the clips in the order to label them (ties keep the listed order)."""
     top = np.sort(probs, axis=1)[:, ::-1]
     if strategy == "margin":
-        return -(top[:, 0] - top[:, 1])
-    return -top[:, 0]  # least-confident (and the model-chosen half of mixed)
+        return np.argsort(top[:, 0] - top[:, 1], kind="stable")
+    by_confidence = np.argsort(top[:, 0], kind="stable")  # least-confident (and the model-chosen half of mixed)
+    if strategy != "balanced":
+        return by_confidence
+    guessed = probs.argmax(axis=1)[by_confidence]
+    turn = np.zeros(len(by_confidence), dtype=np.int64)  # rank among the clips guessed as the same class
+    seen: dict[int, int] = {}
+    for j, c in enumerate(guessed.tolist()):
+        turn[j] = seen.get(c, 0)
+        seen[c] = turn[j] + 1
+    return by_confidence[np.argsort(turn, kind="stable")]
 
 
 def run_strategy(strategy: str, rounds: Rounds, order: list[str], budgets: list[int], seed_batch: int) -> list[dict]:
@@ -190,8 +203,7 @@ def run_strategy(strategy: str, rounds: Rounds, order: list[str], budgets: list[
             picked = unlabelled[: need // 2]  # the next clips in the listed order
             unlabelled = unlabelled[need // 2 :]
             need -= len(picked)
-        score = uncertainty(strategy, rounds.probabilities(model["checkpoint"], unlabelled))
-        ranked = np.argsort(-score, kind="stable")  # ties keep the listed order
+        ranked = label_first(strategy, rounds.probabilities(model["checkpoint"], unlabelled))
         picked += [unlabelled[j] for j in ranked[:need]]
         labelled = labelled + picked
         model = rounds.train(labelled)

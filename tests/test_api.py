@@ -79,8 +79,10 @@ def test_analyze_returns_files_and_player_summaries(tmp_path, shapes_video, fake
         render=False,
         options=hs.AnalyzeOptions(tracker=hs.TrackerConfig(min_track_frames=3)),
     )
-    names = sorted(p.name for p in result.outputs)
+    names = sorted(p.name for p in result.outputs if p.parent.name != "g.players")
     assert names == ["g.mot.txt", "g.run.json", "g.tracks.csv"]
+    thumbnails = sorted(p.name for p in result.outputs if p.parent.name == "g.players")
+    assert thumbnails == [f"player-{pid}.jpg" for pid in sorted(result.players, key=str)]
     summaries = result.player_summaries()
     assert len(summaries) == len(result.players) >= 3
     assert all(s["frames"] > 0 and s["seconds_visible"] == pytest.approx(s["frames"] / 25, abs=1e-3) for s in summaries)

@@ -27,7 +27,7 @@ def test_analyze_writes_video_tracks_mot_and_run_json(tmp_path, shapes_video, cl
     assert got.has_audio
     with open(tmp_path / "annotated.tracks.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["frame", "time_s", "player_id", "x1", "y1", "x2", "y2", "confidence"]
+    assert list(rows[0]) == ["frame", "time_s", "player_id", "track_id", "team", "x1", "y1", "x2", "y2", "confidence"]
     ids = {int(r["player_id"]) for r in rows}
     assert len(ids) >= 3 and min(ids) == 1
     for r in rows:

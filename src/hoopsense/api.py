@@ -18,6 +18,7 @@ import supervision as sv
 
 from hoopsense.detection.base import Detector, DetectorConfig
 from hoopsense.errors import ConfigError, HoopsenseError
+from hoopsense.identity.stage import IdentityConfig
 from hoopsense.pipeline.options import AnalyzeOptions
 from hoopsense.pipeline.results import AnalysisInterrupted, AnalysisResult
 from hoopsense.pipeline.run_files import OutputPaths, RunFiles, RunRecord
@@ -28,7 +29,7 @@ from hoopsense.tracking.players import TrackerConfig
 
 __all__ = [
     "ActionEvent", "AnalysisInterrupted", "AnalysisResult", "AnalyzeOptions", "Detector", "DetectorConfig",
-    "FramePlayers", "HoopsenseError", "RecognizerConfig", "Run", "TimelineConfig", "TrackerConfig",
+    "FramePlayers", "HoopsenseError", "IdentityConfig", "RecognizerConfig", "Run", "TimelineConfig", "TrackerConfig",
     "analyze", "load_run", "stream",
 ]  # fmt: skip
 
@@ -127,6 +128,7 @@ def stream(
     (about a second of video later). ``images=True`` also yields the frames.
     """
     from hoopsense.detection.yolo import YoloDetector
+    from hoopsense.identity.stage import IdentityStage, load_embedder
     from hoopsense.pipeline.actions import ActionStage
     from hoopsense.pipeline.stream import StageClock, TrackedFrame, TrackedStream
     from hoopsense.pipeline.timeline import Timeline
@@ -148,9 +150,10 @@ def stream(
         timeline = Timeline(labels, meta.fps, options.timeline, rec.meta.background)
         tubelets = rec.tubelet_config(clip_len=options.clip_len, stride=options.stride)
         stage = ActionStage(rec, tubelets, timeline, keep_images=images, clock=clock)
+    embedder, _ = load_embedder(options.identity)
     stream = TrackedStream(
         meta, detector, options.tracker, start_s=options.start_s, end_s=options.end_s,
-        full=images or stage is not None, clock=clock,
+        full=images or stage is not None, clock=clock, identity=IdentityStage(options.identity, meta.fps, embedder),
     )  # fmt: skip
 
     def frames(items: Iterator[TrackedFrame]) -> Iterator[FramePlayers]:
@@ -195,7 +198,7 @@ def load_run(path: str | Path) -> Run:
     """Read the run at ``path`` (its folder, ``.run.json`` or annotated video).
 
     ``tracks`` are columns (numpy arrays): ``frame``, ``time_s``,
-    ``player_id``, ``x1``, ``y1``, ``x2``, ``y2``, ``confidence``; ``events``
+    ``player_id``, ``track_id`` and ``team`` (runs with identities), ``x1``, ``y1``, ``x2``, ``y2``, ``confidence``; ``events``
     are the timeline's :class:`ActionEvent` rows (empty for a tracking-only run).
     """
     from hoopsense.pipeline.export import read_timeline_csv, read_tracks_csv

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hoopsense.detection.base import DetectorConfig
     from hoopsense.devices import PRECISIONS
     from hoopsense.pipeline.timeline import TimelineConfig
-    from hoopsense.tracking.players import TrackerConfig
+    from hoopsense.tracking.players import TRACKERS, TrackerConfig
 
     det, trk, tl = DetectorConfig(), TrackerConfig(), TimelineConfig()  # the defaults shown in --help
     parser = _Parser(prog="hoopsense", description="Per-player analysis of basketball video.")
@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t = a.add_argument_group("tracking and player filters")
     t.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        default=trk.kind,
+        help=f"bytetrack, botsort (camera-motion compensation) or ocsort (default: {trk.kind})",
+    )
+    t.add_argument(
         "--track-activation",
         type=finite_float,
         default=trk.activation,
@@ -115,6 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=trk.min_track_frames,
         help=f"drop tracks seen in fewer frames (default: {trk.min_track_frames})",
+    )
+    ident = a.add_argument_group("identities and teams")
+    ident.add_argument(
+        "--reid",
+        default=None,
+        help="re-ID weights linking a player's track fragments into one identity: a name or local .pth/.onnx "
+        "(default: osnet_x0_25_msmt17; colour histograms when unavailable), 'colour', or 'off' (no linking)",
+    )
+    ident.add_argument(
+        "--link-distance",
+        type=finite_float,
+        default=None,
+        help="largest appearance distance to link a fragment to a player seen before (default: per embedder)",
+    )
+    ident.add_argument(
+        "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"
+    )
+    ident.add_argument(
+        "--keep-referees", action="store_true", help="keep referees in the outputs (default: they are dropped)"
     )
     rec = a.add_argument_group("action recognition (needs --recognizer)")
     rec.add_argument(
@@ -186,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 ANALYZE_FLAGS = flag_names({
     "DetectorConfig": cli_options.DETECTOR, "TrackerConfig": cli_options.TRACKER,
     "RecognizerConfig": cli_options.RECOGNIZER, "TimelineConfig": cli_options.TIMELINE,
-    "AnalyzeOptions": cli_options.ANALYZE,
+    "AnalyzeOptions": cli_options.ANALYZE, "IdentityConfig": cli_options.IDENTITY,
     "*": {"device": "device", "precision": "precision", "keep_background": "keep_background", "report": "report"},
 })  # fmt: skip
 
@@ -194,6 +219,7 @@ ANALYZE_FLAGS = flag_names({
 def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
     """The :class:`AnalyzeOptions` of parsed ``analyze`` arguments (validated by the configs)."""
     from hoopsense.detection.base import DetectorConfig
+    from hoopsense.identity.stage import IdentityConfig
     from hoopsense.pipeline.options import AnalyzeOptions
     from hoopsense.pipeline.timeline import TimelineConfig
     from hoopsense.recognizer.config import RecognizerConfig
@@ -203,6 +229,8 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
         AnalyzeOptions, cli_options.ANALYZE, args,
         detector=build(DetectorConfig, cli_options.DETECTOR, args),
         tracker=build(TrackerConfig, cli_options.TRACKER, args),
+        identity=build(IdentityConfig, cli_options.IDENTITY, args, teams=args.teams == "on",
+                       device="cuda" if str(args.device).startswith("cuda") else "cpu"),
         recognizer=build(RecognizerConfig, cli_options.RECOGNIZER, args) if args.recognizer is not None else None,
         timeline=build(TimelineConfig, cli_options.TIMELINE, args, keep_background=bool(args.keep_background)),
     )  # fmt: skip
@@ -234,6 +262,8 @@ def _analyze(args: argparse.Namespace, detector: Detector | None) -> int:
             detector=detector, render=not args.no_video, report=args.report, tracks=args.tracks, mot=args.mot,
             on_start=on_start, on_frame=on_frame,
         )  # fmt: skip
+    for note in result.notes:
+        err_console.print(f"note: {note}")
     if result.skipped_packets:
         err_console.print(f"warning: skipped {result.skipped_packets} undecodable packets of {args.input}")
     if not args.quiet:

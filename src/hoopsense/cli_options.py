@@ -21,8 +21,9 @@ T = TypeVar("T")
 DETECTOR = {"weights": "detector", "imgsz": "imgsz", "conf": "conf", "device": "device", "batch_size": "det_batch_size"}
 TRACKER = {
     "activation": "track_activation", "high_conf": "track_high", "min_iou": "track_iou", "lost_buffer": "lost_buffer",
-    "min_height": "min_height", "min_track_frames": "min_track_frames", "court": "court",
+    "min_height": "min_height", "min_track_frames": "min_track_frames", "court": "court", "kind": "tracker",
 }  # fmt: skip
+IDENTITY = {"reid": "reid", "link_distance": "link_distance", "keep_referees": "keep_referees", "device": "device"}
 RECOGNIZER = {"checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision"}
 TIMELINE = {"smooth": "smooth", "min_event_s": "min_event_s", "keep_background": "keep_background"}
 ANALYZE = {"clip_len": "clip_len", "stride": "stride", "start_s": "start", "end_s": "end", "crf": "crf"}

@@ -41,9 +41,9 @@ def drawn(monkeypatch):
     frames: list[dict[int, tuple[int, float]]] = []
 
     class Recording(Renderer):
-        def draw(self, image, players, extra=None):
+        def draw(self, image, players, extra=None, colours=None):
             frames.append(dict(extra or {}))
-            return super().draw(image, players, extra)
+            return super().draw(image, players, extra, colours)
 
     monkeypatch.setattr("hoopsense.pipeline.analyze.Renderer", Recording)
     return frames
@@ -79,6 +79,7 @@ def test_actions_reach_the_video_and_the_timeline_files(tmp_path, video, checkpo
             "end_s",
             "duration_s",
             "confidence",
+            "team",
         ]
     assert events, "the recognizer produced no events"
     for e in events:

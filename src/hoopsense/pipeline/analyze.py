@@ -19,6 +19,7 @@ from typing import Any
 
 from hoopsense.detection.base import Detector
 from hoopsense.errors import ConfigError, NoPlayersError
+from hoopsense.identity.stage import NO_TEAM_COLOUR, IdentityStage, load_embedder
 from hoopsense.outputs import OutputSet, protect_inputs
 from hoopsense.pipeline.actions import ActionStage
 from hoopsense.pipeline.export import TrackWriter, write_run_files
@@ -86,13 +87,18 @@ def analyze(
                 f"recognizer needs clips of {actions.tubelets.span} frames; use a longer clip or a smaller clip_len",
                 field="AnalyzeOptions.clip_len",
             )
+    embedder, note = load_embedder(options.identity)
     outputs = OutputSet(make_folders=True)
     try:
         tmp = {name: outputs.reserve(p) for name, p in paths.items().items()}
         if not tmp:
             raise ConfigError("nothing to write: every output is disabled")
         detector = detector or load_detector(options)
-        result = _run(meta, tmp, paths, options, detector, actions, on_start, on_frame)
+        identity = IdentityStage(options.identity, meta.fps, embedder)
+        result = _run(meta, tmp, paths, options, detector, actions, identity, on_start, on_frame)
+        if note:
+            result.notes.append(note)
+        _write_gallery(outputs, paths, identity, result)
     except KeyboardInterrupt:
         outputs.discard()
         raise
@@ -141,6 +147,42 @@ class _Actions:
         }  # fmt: skip
 
 
+def _identities(identity: IdentityStage, result: AnalysisResult, gallery: str | None) -> None:
+    """Per player of the run: team, colour, fragments and thumbnail; per team: colour and players."""
+    result.identity = identity.summary()
+    for pid in sorted(result.players):
+        team = identity.team_of(pid)
+        info: dict[str, Any] = {"track_ids": sorted(identity.released.get(pid, ()))}
+        if identity.config.teams:
+            info["team"] = team.name if team is not None else None
+            info["team_colour"] = team.colour if team is not None else None
+            if team is not None:
+                entry = result.teams.setdefault(team.name, {"colour": team.colour, "players": []})
+                entry["players"].append(pid)
+        if gallery is not None and identity.gallery is not None and pid in identity.gallery.identities:
+            info["thumbnail"] = f"{gallery}/{_thumbnail_name(pid)}"
+        result.identities[pid] = info
+    if identity.config.teams:
+        counts = {k: len(v["players"]) for k, v in result.teams.items()}
+        if not identity.config.keep_referees:  # dropped from the outputs, still counted
+            counts["referee"] = sum(1 for t in identity.teams.values() if t.name == "referee")
+        result.identity["team_counts"] = dict(sorted(counts.items()))
+
+
+def _write_gallery(outputs: OutputSet, paths: OutputPaths, identity: IdentityStage, result: AnalysisResult) -> None:
+    """Each player's clearest crop as ``<gallery>/player-<id>.jpg``, named in the player's identity info."""
+    if paths.gallery is None or identity.gallery is None:
+        return
+    for pid, info in result.identities.items():
+        data = identity.gallery.jpeg(pid) if "thumbnail" in info else None
+        if data is not None:
+            outputs.reserve(paths.gallery / _thumbnail_name(pid)).write_bytes(data)
+
+
+def _thumbnail_name(pid: int) -> str:
+    return f"player-{pid}.jpg"
+
+
 class _Interrupted(Exception):
     def __init__(self, result: AnalysisResult) -> None:
         self.result = result
@@ -153,6 +195,7 @@ def _run(
     options: AnalyzeOptions,
     detector: Detector,
     actions: _Actions | None,
+    identity: IdentityStage,
     on_start: Callable[[VideoMeta, int], None] | None,
     on_frame: Callable[[int], None] | None,
 ) -> AnalysisResult:
@@ -184,7 +227,7 @@ def _run(
     tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"))
     stream = TrackedStream(
         meta, detector, options.tracker, start_s=options.start_s, end_s=options.end_s,
-        full=render or stage is not None, clock=clock, on_frame=on_frame,
+        full=render or stage is not None, clock=clock, on_frame=on_frame, identity=identity,
     )  # fmt: skip
     if on_start:
         on_start(meta, expected_frames(meta, options.start_s, options.end_s))
@@ -200,7 +243,13 @@ def _run(
         result.rows = tracks.rows
         t = clock.add("export", t)
         if writer is not None and renderer is not None and item.image is not None:
-            canvas = renderer.draw(item.image, item.players, labels)
+            colours = None
+            if identity.config.teams:
+                colours = {}
+                for pid in item.players.tracker_id:
+                    team = identity.team_of(int(pid))
+                    colours[int(pid)] = team.colour if team is not None and team.name != "other" else NO_TEAM_COLOUR
+            canvas = renderer.draw(item.image, item.players, labels, colours)
             t = clock.add("render", t)
             writer.write(canvas)
             clock.add("encode", t)
@@ -237,6 +286,8 @@ def _run(
     result.skipped_packets = stream.skipped_packets
     result.wall_s = time.perf_counter() - started
     result.stage_s = {"decode (background)": stream.reader.decode_s, **clock.seconds}
+    result.stage_s.update({f"identity: {k}": v for k, v in identity.seconds.items()})
+    _identities(identity, result, paths.gallery.name if paths.gallery is not None else None)
     if stage is not None and actions is not None:
         result.events = stage.timeline.events()
         result.windows = stage.windows

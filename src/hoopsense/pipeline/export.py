@@ -21,15 +21,19 @@ if TYPE_CHECKING:
     from hoopsense.pipeline.results import AnalysisResult
     from hoopsense.pipeline.timeline import ActionEvent
 
-TRACKS_HEADER = ("frame", "time_s", "player_id", "x1", "y1", "x2", "y2", "confidence")
+TRACKS_HEADER = ("frame", "time_s", "player_id", "x1", "y1", "x2", "y2", "confidence")  # the columns every reader needs
+TRACKS_COLUMNS = ("frame", "time_s", "player_id", "track_id", "team", "x1", "y1", "x2", "y2", "confidence")
 
 
 class TrackWriter:
     """Writes one row per tracked player per frame, as frames are released.
 
-    ``tracks.csv``: ``frame`` (0-based), ``time_s``, ``player_id``, box in
-    pixels ``x1, y1, x2, y2`` and ``confidence``.
-    MOTChallenge txt: ``frame`` (1-based), ``id``, ``bb_left``, ``bb_top``,
+    ``tracks.csv``: ``frame`` (0-based), ``time_s``, ``player_id`` (the
+    person's identity for the whole game), ``track_id`` (the tracker fragment
+    it came from), ``team`` (``A``, ``B``, ``referee``, ``other``; empty when
+    teams are off or not known yet), box in pixels ``x1, y1, x2, y2`` and
+    ``confidence``.
+    MOTChallenge txt: ``frame`` (1-based), ``id`` (the identity), ``bb_left``, ``bb_top``,
     ``bb_width``, ``bb_height``, ``conf``, ``-1, -1, -1``.
     Either path may be None to skip that file.
     """
@@ -38,7 +42,7 @@ class TrackWriter:
         self._csv_file = open(csv_path, "w", newline="") if csv_path else None  # noqa: SIM115
         self._csv = csv.writer(self._csv_file) if self._csv_file else None
         if self._csv:
-            self._csv.writerow(TRACKS_HEADER)
+            self._csv.writerow(TRACKS_COLUMNS)
         self._mot = open(mot_path, "w") if mot_path else None  # noqa: SIM115
         self.rows = 0
 
@@ -47,13 +51,17 @@ class TrackWriter:
         if len(players) == 0:
             return
         conf = players.confidence if players.confidence is not None else np.ones(len(players))
-        for (x1, y1, x2, y2), tid, c in zip(players.xyxy, players.tracker_id, conf):
+        fragments = players.data.get("track_id", players.tracker_id)
+        teams = players.data.get("team", [""] * len(players))
+        for (x1, y1, x2, y2), tid, fid, team, c in zip(players.xyxy, players.tracker_id, fragments, teams, conf):
             if self._csv:
                 self._csv.writerow(
                     (
                         frame_index,
                         f"{time_s:.4f}",
                         int(tid),
+                        int(fid),
+                        team,
                         f"{x1:.1f}",
                         f"{y1:.1f}",
                         f"{x2:.1f}",
@@ -100,8 +108,13 @@ def read_tracks_csv(path: Path) -> dict[str, np.ndarray]:
     ``player_id`` int64, the others float64). A damaged row is a one-line :class:`ConfigError`."""
     rows = _csv_rows(path, TRACKS_HEADER)
     cols: dict[str, np.ndarray] = {}
-    for name in TRACKS_HEADER:
-        kind = int if name in ("frame", "player_id") else float
+    for name in TRACKS_COLUMNS:
+        if name not in TRACKS_HEADER and (not rows or name not in rows[0]):
+            continue  # written by releases without identities
+        if name == "team":
+            cols[name] = np.asarray([r[name] or "" for r in rows], dtype=object)
+            continue
+        kind = int if name in ("frame", "player_id", "track_id") else float
         values = [_number(path, i, name, r[name], kind) for i, r in enumerate(rows)]
         cols[name] = np.asarray(values, dtype=np.int64 if kind is int else np.float64)
     return cols
@@ -110,11 +123,13 @@ def read_tracks_csv(path: Path) -> dict[str, np.ndarray]:
 TIMELINE_HEADER = ("player_id", "action", "start_frame", "end_frame", "start_s", "end_s", "duration_s", "confidence")
 
 
-def write_timeline_csv(path: Path, events: Sequence[ActionEvent]) -> None:
-    """One event per row, all players, sorted by player then start (frames 0-based, end inclusive)."""
+def write_timeline_csv(path: Path, events: Sequence[ActionEvent], teams: Mapping[int, str] | None = None) -> None:
+    """One event per row, all players, sorted by player then start (frames 0-based, end inclusive), with
+    the player's ``team`` (empty when teams are off)."""
+    teams = teams or {}
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(TIMELINE_HEADER)
+        out.writerow((*TIMELINE_HEADER, "team"))
         for e in events:
             out.writerow(
                 (
@@ -126,6 +141,7 @@ def write_timeline_csv(path: Path, events: Sequence[ActionEvent]) -> None:
                     f"{e.end_s:.4f}",
                     f"{e.duration_s:.4f}",
                     f"{e.confidence:.4f}",
+                    teams.get(e.player_id, ""),
                 )
             )
 
@@ -140,14 +156,20 @@ def timeline_document(
     classified: set[int],
     video: str | None,
     recognizer: Mapping[str, object],
+    identities: Mapping[int, Mapping[str, object]] | None = None,
+    teams: Mapping[str, Mapping[str, object]] | None = None,
 ) -> dict:
     """The ``timeline.json`` document.
 
     ``players`` maps each tracked player to ``(first_frame, last_frame,
     frames)``; ``classified`` holds those that were visible long enough for
     at least one clip. Per player: its events and, per action, the number of
-    events and total seconds.
+    events and total seconds; with identities, ``identities`` adds per player
+    its ``team``, ``team_colour``, ``thumbnail`` (file in the run's folder) and
+    ``track_ids`` (the tracker fragments linked into it), and ``teams`` gives
+    each team's colour and players.
     """
+    identities = identities or {}
     by_player: dict[int, list[ActionEvent]] = {pid: [] for pid in players}
     for e in events:
         by_player.setdefault(e.player_id, []).append(e)
@@ -166,6 +188,7 @@ def timeline_document(
                 "last_frame": last,
                 "frames_visible": frames,
                 "classified": pid in classified,
+                **{k: v for k, v in identities.get(pid, {}).items()},
                 "events": [
                     {
                         "action": e.action,
@@ -187,6 +210,7 @@ def timeline_document(
         "labels": list(labels),
         "background": background,
         "recognizer": dict(recognizer),
+        "teams": {k: dict(v) for k, v in (teams or {}).items()},
         "players": doc_players,
     }
 
@@ -217,14 +241,15 @@ def write_run_files(
     background: str | None = None,
 ) -> None:
     """Write the timeline files and ``run.json`` (those present in ``tmp``) of a finished or stopped run."""
+    teams = {pid: str(info.get("team") or "") for pid, info in result.identities.items()}
     if result.recognizer is not None and "timeline_csv" in tmp:
-        write_timeline_csv(tmp["timeline_csv"], result.events)
+        write_timeline_csv(tmp["timeline_csv"], result.events, teams)
     if result.recognizer is not None and "timeline_json" in tmp:
         doc = timeline_document(
             result.events, labels=labels, background=background, fps=result.meta.fps,
             players={pid: (s.first_frame, s.last_frame, s.frames) for pid, s in result.players.items()},
             classified=result.classified, video=paths.video.name if paths.video is not None else None,
-            recognizer=result.recognizer,
+            recognizer=result.recognizer, identities=result.identities, teams=result.teams,
         )  # fmt: skip
         doc["partial"] = result.partial
         write_timeline_json(tmp["timeline_json"], doc)
@@ -242,11 +267,13 @@ def run_record(result: AnalysisResult, paths: OutputPaths, options: AnalyzeOptio
         range_s=(options.start_s, options.end_s),
         detector={"name": detector_name, **asdict(options.detector)},
         tracker=asdict(options.tracker),
+        identity=result.identity,
         recognizer=result.recognizer,
         outputs={k: (Path(v).name if v is not None else None) for k, v in asdict(paths).items()},
         frames=result.frames, rows=result.rows, events=len(result.events),
         players=tuple(
-            PlayerRecord(tid, s.first_frame, s.last_frame, s.frames, (tid in result.classified) if recognized else None)
+            PlayerRecord(tid, s.first_frame, s.last_frame, s.frames, (tid in result.classified) if recognized else None,
+                         result.identities.get(tid, {}).get("team") or None)
             for tid, s in sorted(result.players.items())
         ),
         fps_achieved=round(result.fps, 2), stage_s={k: round(v, 3) for k, v in result.stage_s.items()},

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from hoopsense.detection.base import DetectorConfig
 from hoopsense.errors import ConfigError, check_range, field_name
+from hoopsense.identity.stage import IdentityConfig
 from hoopsense.pipeline.stream import check_time_range
 from hoopsense.pipeline.timeline import TimelineConfig
 from hoopsense.recognizer.config import RecognizerConfig
@@ -16,13 +17,15 @@ from hoopsense.tracking.players import TrackerConfig
 class AnalyzeOptions:
     """What to analyse and how. ``start_s``/``end_s`` bound the part of the video (seconds).
 
-    ``recognizer`` None makes a tracking-only run. ``clip_len`` (default: the
+    ``identity`` links tracker fragments into one identity per person and
+    gives teams. ``recognizer`` None makes a tracking-only run. ``clip_len`` (default: the
     checkpoint's) and ``stride`` (default: half a clip) set the clip windows.
     ``crf`` is the H.264 quality of the annotated video (0-51, lower is better).
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     recognizer: RecognizerConfig | None = None
     clip_len: int | None = None
     stride: int | None = None

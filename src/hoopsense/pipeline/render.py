@@ -92,17 +92,27 @@ class Renderer:
         )
 
     def draw(
-        self, image: np.ndarray, players: sv.Detections, actions: Mapping[int, tuple[int, float]] | None = None
+        self,
+        image: np.ndarray,
+        players: sv.Detections,
+        actions: Mapping[int, tuple[int, float]] | None = None,
+        colours: Mapping[int, str] | None = None,
     ) -> np.ndarray:
         """Return a new annotated copy of ``image`` (BGR uint8).
 
         ``actions`` maps a player ID to ``(class index, confidence)``, drawn as ``dribble 0.83``.
+        ``colours`` maps a player ID to the hex colour of his ellipse and label (his team's); players
+        not in it keep their own colour.
         """
         canvas = image.copy()
         if len(players) == 0:
             return canvas
-        canvas = self._ellipse.annotate(canvas, players)
-        canvas = self._label.annotate(canvas, players, labels=[f"#{int(t)}" for t in players.tracker_id])
+        texts = [f"#{int(t)}" for t in players.tracker_id]
+        if colours:
+            canvas = self._draw_in_colours(canvas, players, texts, colours)
+        else:
+            canvas = self._ellipse.annotate(canvas, players)
+            canvas = self._label.annotate(canvas, players, labels=texts)
         if actions:
             keep = np.array([int(t) in actions for t in players.tracker_id], dtype=bool)
             if keep.any():
@@ -112,3 +122,31 @@ class Renderer:
                 texts = [f"{self.labels[index]} {confidence:.2f}" for index, confidence in tags]
                 canvas = self._action.annotate(canvas, tagged, labels=texts, custom_color_lookup=lookup)
         return canvas
+
+    def _draw_in_colours(
+        self, canvas: np.ndarray, players: sv.Detections, texts: list[str], colours: Mapping[int, str]
+    ) -> np.ndarray:
+        hexes = [colours.get(int(t)) or player_colour(int(t)) for t in players.tracker_id]
+        unique = sorted(set(hexes))
+        lookup = np.array([unique.index(h) for h in hexes], dtype=np.int64)
+        palette = sv.ColorPalette.from_hex(unique)
+        self._ellipse.color = palette
+        canvas = self._ellipse.annotate(canvas, players, custom_color_lookup=lookup)
+        self._label.color = palette
+        light = np.array([_is_light(h) for h in hexes], dtype=bool)
+        for group, text_colour in ((light, sv.Color.BLACK), (~light, sv.Color.WHITE)):
+            if group.any():
+                self._label.text_color = text_colour
+                canvas = self._label.annotate(
+                    canvas, players[group], labels=[t for t, g in zip(texts, group) if g],
+                    custom_color_lookup=lookup[group],
+                )  # fmt: skip
+        self._ellipse.color = self._label.color = PLAYER_PALETTE
+        self._label.text_color = sv.Color.WHITE
+        return canvas
+
+
+def _is_light(hex_colour: str) -> bool:
+    """True for colours on which black text reads better than white."""
+    c = sv.Color.from_hex(hex_colour)
+    return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b > 150

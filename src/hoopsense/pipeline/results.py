@@ -39,6 +39,10 @@ class AnalysisResult:
     provisional_frames: int = 0
     skipped_packets: int = 0
     recognizer: dict[str, Any] | None = None
+    identity: dict[str, Any] | None = None  # the identity stage's summary (run.json)
+    identities: dict[int, dict[str, Any]] = field(default_factory=dict)  # per player: team, colour, thumbnail...
+    teams: dict[str, dict[str, Any]] = field(default_factory=dict)  # per team: colour, players
+    notes: list[str] = field(default_factory=list)  # one-line notes for the user (e.g. a fallback taken)
 
     @property
     def fps(self) -> float:
@@ -57,7 +61,7 @@ class AnalysisResult:
                     a["events"] += 1
                     a["seconds"] = round(a["seconds"] + e.duration_s, 4)
             out.append({
-                "player_id": pid, "first_frame": s.first_frame, "last_frame": s.last_frame,
+                "player_id": pid, "team": self.identities.get(pid, {}).get("team"), "first_frame": s.first_frame, "last_frame": s.last_frame,
                 "frames": s.frames, "seconds_visible": round(s.frames / fps, 3), "actions": actions,
             })  # fmt: skip
         return out

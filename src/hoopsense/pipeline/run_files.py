@@ -23,6 +23,7 @@ from hoopsense.errors import ConfigError
 from hoopsense.outputs import atomic_write_text
 
 RUN_FORMAT = 1  # version of the run.json layout; 0 is the unversioned layout of earlier releases
+GALLERY_SUFFIX = ".players"
 OUTPUT_KINDS = ("video", "tracks_csv", "mot", "run_json", "timeline_csv", "timeline_json")
 _SUFFIXES = {
     "tracks_csv": ".tracks.csv",
@@ -43,6 +44,7 @@ class OutputPaths:
     run_json: Path | None
     timeline_csv: Path | None = None
     timeline_json: Path | None = None
+    gallery: Path | None = None  # folder of player thumbnails (``game.players``), filled at the end of a run
 
     @classmethod
     def beside(cls, base: Path, *, video: bool = True, timeline: bool = False) -> OutputPaths:
@@ -57,11 +59,12 @@ class OutputPaths:
             run_json=named["run_json"],
             timeline_csv=named["timeline_csv"] if timeline else None,
             timeline_json=named["timeline_json"] if timeline else None,
+            gallery=stem.with_name(stem.name + GALLERY_SUFFIX),
         )
 
     def items(self) -> dict[str, Path]:
-        """The outputs to write, by kind."""
-        return {k: Path(v) for k, v in asdict(self).items() if v is not None}
+        """The output files to write, by kind (the gallery folder is not one of them)."""
+        return {k: Path(v) for k, v in asdict(self).items() if v is not None and k != "gallery"}
 
 
 def stem_of(path: Path) -> Path:
@@ -80,6 +83,7 @@ class PlayerRecord:
     last_frame: int
     frames: int
     classified: bool | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class RunRecord:
     stage_s: dict[str, float] = field(default_factory=dict)
     skipped_packets: int = 0
     partial: bool = False
+    identity: dict[str, Any] | None = None
     hoopsense_version: str = __version__
     format_version: int = RUN_FORMAT
 
@@ -125,7 +130,8 @@ class RunRecord:
         doc = asdict(self)
         doc["range_s"] = list(self.range_s)
         doc["players"] = [
-            {k: v for k, v in asdict(p).items() if not (k == "classified" and v is None)} for p in self.players
+            {k: v for k, v in asdict(p).items() if not (k in ("classified", "team") and v is None)}
+            for p in self.players
         ]
         return _finite(doc)
 
@@ -166,6 +172,7 @@ class RunRecord:
                 int(p["last_frame"]),
                 int(p["frames"]),
                 None if p.get("classified") is None else bool(p["classified"]),
+                None if p.get("team") is None else str(p["team"]),
             )
             for p in doc.get("players") or []
         )
@@ -175,6 +182,7 @@ class RunRecord:
             frames=frames, rows=int(doc.get("rows", 0)), events=int(doc.get("events", 0)), players=players,
             fps_achieved=float(doc.get("fps_achieved") or 0.0), stage_s=dict(doc.get("stage_s") or {}),
             skipped_packets=int(doc.get("skipped_packets", 0)), partial=bool(doc.get("partial", False)),
+            identity=doc.get("identity") if isinstance(doc.get("identity"), dict) else None,
             hoopsense_version=str(doc.get("hoopsense_version", "unknown")), format_version=version,
         )  # fmt: skip
 

@@ -21,6 +21,7 @@ import supervision as sv
 
 from hoopsense.detection.base import Detector
 from hoopsense.errors import ConfigError, check_finite, field_name
+from hoopsense.identity.stage import IdentityStage
 from hoopsense.tracking.players import PlayerTracker, TrackerConfig
 from hoopsense.video import Frame, VideoMeta, VideoReader
 
@@ -44,9 +45,10 @@ class DelayLine:
     never reaches any output while real players lose none of their rows.
     """
 
-    def __init__(self, min_frames: int) -> None:
+    def __init__(self, min_frames: int, identity: IdentityStage | None = None) -> None:
         self.lag = max(0, min_frames - 1)
         self.min_frames = min_frames
+        self.identity = identity
         self._queue: deque[TrackedFrame] = deque()
         self.hits: dict[int, int] = {}
 
@@ -54,6 +56,8 @@ class DelayLine:
         for tid in item.players.tracker_id:
             self.hits[int(tid)] = self.hits.get(int(tid), 0) + 1
         self._queue.append(item)
+        if self.identity is not None and self.identity.holding(len(self._queue)):
+            return
         while len(self._queue) > self.lag:
             yield self._release(self._queue.popleft())
 
@@ -66,6 +70,8 @@ class DelayLine:
         if len(players):
             keep = np.array([self.hits[int(t)] >= self.min_frames for t in players.tracker_id], dtype=bool)
             players = players[keep]
+        if self.identity is not None:
+            players = self.identity.finalize(players)
         return TrackedFrame(item.index, item.time_s, item.image, players)
 
 
@@ -130,6 +136,7 @@ class TrackedStream:
         full: bool = True,
         clock: StageClock | None = None,
         on_frame: Callable[[int], None] | None = None,
+        identity: IdentityStage | None = None,
     ) -> None:
         self.meta = meta
         self.detector = detector
@@ -137,7 +144,8 @@ class TrackedStream:
         self.on_frame = on_frame
         self.full = full
         self.tracker = PlayerTracker(tracker, meta.width, meta.height, meta.fps)
-        self.delay = DelayLine(tracker.min_track_frames)
+        self.identity = identity
+        self.delay = DelayLine(tracker.min_track_frames, identity)
         small_size = detector.input_size(meta.width, meta.height)  # never larger than the frame
         scaled = small_size != (meta.width, meta.height)
         self.reader = VideoReader(
@@ -190,6 +198,12 @@ class TrackedStream:
             self.clock.add("detect", t)
             for frame, dets in zip(batch, detections, strict=True):
                 t = time.perf_counter()
-                players = self.tracker.update(dets)
-                self.clock.add("track", t)
+                small, scale = (frame.small, self.scale) if frame.small is not None else (frame.image, 1.0)
+                players = self.tracker.update(dets, small, scale)
+                t = self.clock.add("track", t)
+                if self.identity is not None:
+                    # full-size crops identify players best; the small copy when that is all there is
+                    image, at = (frame.image, 1.0) if frame.image is not None else (small, scale)
+                    players = self.identity.observe(frame.index, image, at, players)  # type: ignore[arg-type]
+                    self.clock.add("identity", t)
                 yield frame, players

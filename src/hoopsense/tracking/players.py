@@ -1,7 +1,11 @@
-"""Player tracking: filters plus ByteTrack from Roboflow's ``trackers`` library.
+"""Player tracking: filters plus a tracker from Roboflow's ``trackers`` library.
 
-Each :class:`PlayerTracker` owns its ByteTrack instance, so two analyses never
-share IDs or state.
+``TrackerConfig.kind`` chooses ByteTrack, BoT-SORT (ByteTrack's association
+plus camera-motion compensation: a global motion estimate between frames,
+applied to every track's motion model before matching, so a camera pan does
+not break the tracks) or OC-SORT (observation-centric recovery of lost
+tracks). Each :class:`PlayerTracker` owns its tracker instance, so two
+analyses never share IDs or state.
 """
 
 from __future__ import annotations
@@ -10,15 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import supervision as sv
-from trackers import ByteTrackTracker
+from trackers import BoTSORTTracker, ByteTrackTracker, OCSORTTracker
 
 from hoopsense.errors import ConfigError, check_range
 from hoopsense.tracking import filters
 
+TRACKERS = ("bytetrack", "botsort", "ocsort")
+
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """ByteTrack parameters and player filters.
+    """Tracker parameters and player filters.
+
+    * ``kind``: ``bytetrack``, ``botsort`` (with camera-motion compensation)
+      or ``ocsort``.
 
     Defaults were tuned on three real broadcast clips (``benchmarks/tune_tracker.py``),
     where far players are small and an int8 nano detector scores many of them
@@ -41,6 +50,7 @@ class TrackerConfig:
       pixels, or as 0-1 fractions of the frame when every value is in [0, 1].
     """
 
+    kind: str = "bytetrack"
     activation: float = 0.5
     high_conf: float = 0.5
     lost_buffer: int = 60
@@ -51,6 +61,9 @@ class TrackerConfig:
     court: tuple[tuple[float, float], ...] | str | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in TRACKERS:
+            raise ConfigError(f"tracker must be one of {', '.join(TRACKERS)}, got {self.kind!r}",
+                              field="TrackerConfig.kind")  # fmt: skip
         for name in ("activation", "high_conf", "min_iou"):
             check_range(self, name, 0, 1)
         check_range(self, "lost_buffer", 0, 10000, "frames")
@@ -78,14 +91,8 @@ class PlayerTracker:
         self.config = config
         self.frame_height = frame_height
         self._polygon = config.court_polygon(frame_width, frame_height)
-        self._tracker = ByteTrackTracker(
-            lost_track_buffer=config.lost_buffer,
-            frame_rate=fps,
-            track_activation_threshold=config.activation,
-            minimum_consecutive_frames=config.confirm_frames,
-            minimum_iou_threshold=config.min_iou,
-            high_conf_det_threshold=config.high_conf,
-        )
+        self._tracker = _make_tracker(config, fps)
+        self.uses_frames = config.kind == "botsort"
 
     def players(self, detections: sv.Detections) -> sv.Detections:
         """The detections that may be players (persons, tall enough, on court)."""
@@ -95,9 +102,22 @@ class PlayerTracker:
             kept = filters.inside_polygon(kept, self._polygon)
         return kept
 
-    def update(self, detections: sv.Detections) -> sv.Detections:
-        """Track one frame. Returns the players with an ID (``tracker_id >= 1``), a new object."""
-        tracked = self._tracker.update(self.players(detections))
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None, scale: float = 1.0) -> sv.Detections:
+        """Track one frame. Returns the players with an ID (``tracker_id >= 1``), a new object.
+
+        ``frame`` (BGR, ``scale`` times the size of the frame the boxes are in)
+        feeds the camera-motion compensation of BoT-SORT; the tracker then
+        works in that picture's coordinates and the boxes come back unchanged.
+        """
+        players = self.players(detections)
+        if self.uses_frames and frame is not None:
+            scaled = players[np.ones(len(players), dtype=bool)]
+            scaled.xyxy = players.xyxy * scale
+            tracked = self._tracker.update(scaled, frame)
+            if tracked.tracker_id is not None and len(tracked):
+                tracked.xyxy = tracked.xyxy / scale
+        else:
+            tracked = self._tracker.update(players)
         if tracked.tracker_id is None or len(tracked) == 0:
             empty = sv.Detections.empty()
             empty.tracker_id = np.empty(0, dtype=int)
@@ -105,3 +125,34 @@ class PlayerTracker:
         confirmed = tracked[tracked.tracker_id >= 0]
         confirmed.tracker_id = confirmed.tracker_id.astype(int) + 1  # IDs shown to users start at 1
         return confirmed
+
+
+def _make_tracker(config: TrackerConfig, fps: float) -> ByteTrackTracker | BoTSORTTracker | OCSORTTracker:
+    if config.kind == "botsort":
+        return BoTSORTTracker(
+            lost_track_buffer=config.lost_buffer,
+            frame_rate=fps,
+            track_activation_threshold=config.activation,
+            minimum_consecutive_frames=config.confirm_frames,
+            minimum_iou_threshold_first_assoc=config.min_iou,
+            high_conf_det_threshold=config.high_conf,
+            enable_cmc=True,
+            cmc_downscale=1,  # the frame given is already the detector's small copy
+            instant_first_frame_activation=False,
+        )
+    if config.kind == "ocsort":
+        return OCSORTTracker(
+            lost_track_buffer=config.lost_buffer,
+            frame_rate=fps,
+            minimum_consecutive_frames=config.confirm_frames,
+            minimum_iou_threshold=config.min_iou,
+            high_conf_det_threshold=config.high_conf,
+        )
+    return ByteTrackTracker(
+        lost_track_buffer=config.lost_buffer,
+        frame_rate=fps,
+        track_activation_threshold=config.activation,
+        minimum_consecutive_frames=config.confirm_frames,
+        minimum_iou_threshold=config.min_iou,
+        high_conf_det_threshold=config.high_conf,
+    )

@@ -1,0 +1,226 @@
+"""Online linking of tracker fragments into one identity per person.
+
+A *fragment* is a stretch of one tracker ID. When the tracker loses a player
+(occlusion, exit, camera cut) and finds him again, he comes back as a new
+fragment; the linker decides, from appearance alone, whether that fragment is
+a person seen before (then it takes that person's identity) or somebody new.
+
+* A fragment is decided once it has ``samples_to_decide`` appearance samples,
+  or when the caller must release its first frame (:meth:`Linker.decide`),
+  whichever comes first; the decision is final, so every output shows the
+  same identity.
+* Candidates are the identities *not visible* since the fragment appeared: two
+  people visible in the same frame are never linked, and two fragments decided
+  in the same frame never take the same identity.
+* The distance of a fragment to an identity is the cosine distance between the
+  fragment's mean embedding and the closest of the identity's stored
+  embeddings (a gallery of up to ``gallery_size`` samples spread over time).
+  The fragment links to the closest candidate when that distance is below
+  ``max_distance`` and clearly below the next candidate's (``margin``).
+* A tracker ID that reappears after its identity was given to another fragment
+  (the tracker re-found a track that the linker had already retired) starts a
+  new fragment, which is decided like any other.
+
+Pure bookkeeping on arrays: no images, no models.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hoopsense.errors import check_range
+
+
+@dataclass(frozen=True)
+class LinkerConfig:
+    """How sure the linker must be.
+
+    * ``max_distance``: largest cosine distance between a fragment and an
+      identity to link them (it depends on the embedder: re-ID embeddings of
+      one person are much closer than colour histograms are).
+    * ``margin``: the best candidate must be closer than the second best by
+      this much, otherwise the fragment becomes a new identity (two
+      look-alikes are not guessed between).
+    * ``samples_to_decide``: appearance samples a fragment gathers before it
+      is decided (it is decided earlier when its first frame must be released).
+    * ``gallery_size``: embeddings kept per identity.
+    """
+
+    max_distance: float = 0.3
+    margin: float = 0.03
+    samples_to_decide: int = 5
+    gallery_size: int = 32
+
+    def __post_init__(self) -> None:
+        check_range(self, "max_distance", 0, 2)
+        check_range(self, "margin", 0, 2)
+        check_range(self, "samples_to_decide", 1, 1000)
+        check_range(self, "gallery_size", 1, 100000)
+
+
+@dataclass
+class Fragment:
+    """One stretch of a tracker ID: its frames, appearance samples and (once decided) identity."""
+
+    id: int
+    tracker_id: int
+    first_frame: int
+    last_frame: int
+    samples: list[np.ndarray] = field(default_factory=list)
+    identity: int | None = None
+
+    def mean(self) -> np.ndarray | None:
+        if not self.samples:
+            return None
+        m = np.mean(self.samples, axis=0)
+        n = float(np.linalg.norm(m))
+        return m / n if n > 0 else m
+
+
+@dataclass
+class Identity:
+    """A person: the fragments linked to him, his appearance gallery and when he was last visible."""
+
+    id: int
+    first_frame: int
+    last_frame: int
+    fragments: list[int] = field(default_factory=list)
+    gallery: deque = field(default_factory=deque)
+    samples: int = 0
+
+    def add(self, embedding: np.ndarray, size: int) -> None:
+        self.samples += 1
+        if len(self.gallery) >= size:
+            # keep samples spread over time: drop every other old sample once full
+            kept = list(self.gallery)[::2]
+            self.gallery = deque(kept)
+        self.gallery.append(np.asarray(embedding, dtype=np.float32))
+
+
+class Linker:
+    """Turns tracker IDs into fragment IDs, and fragments into identities; see the module docstring."""
+
+    def __init__(self, config: LinkerConfig | None = None) -> None:
+        self.config = config or LinkerConfig()
+        self.fragments: dict[int, Fragment] = {}
+        self.identities: dict[int, Identity] = {}
+        self._current: dict[int, int] = {}  # tracker ID -> its open fragment
+        self._next_fragment = 1
+        self._next_identity = 1
+        self.linked = 0  # fragments that took an earlier identity
+
+    # ------------------------------------------------------------------ per frame
+    def observe(self, frame: int, tracker_ids: Sequence[int]) -> np.ndarray:
+        """The fragment ID of each tracked box of ``frame`` (new fragments are opened as needed)."""
+        out = np.empty(len(tracker_ids), dtype=np.int64)
+        for i, tid in enumerate(int(t) for t in tracker_ids):
+            fid = self._current.get(tid)
+            frag = self.fragments.get(fid) if fid is not None else None
+            if frag is not None and frag.identity is not None and self._taken_by_other(frag, frame):
+                frag = None  # its identity moved on to another fragment while the tracker kept this ID
+            if frag is None:
+                frag = Fragment(self._next_fragment, tid, frame, frame)
+                self._next_fragment += 1
+                self.fragments[frag.id] = frag
+                self._current[tid] = frag.id
+            frag.last_frame = frame
+            if frag.identity is not None:
+                self.identities[frag.identity].last_frame = frame
+            out[i] = frag.id
+        return out
+
+    def add_samples(self, fragment_ids: Sequence[int], embeddings: np.ndarray) -> None:
+        """Appearance samples (rows of ``embeddings``, L2-normalised) of these fragments."""
+        for fid, emb in zip(fragment_ids, embeddings, strict=True):
+            frag = self.fragments[int(fid)]
+            if frag.identity is None:
+                frag.samples.append(np.asarray(emb, dtype=np.float32))
+            else:
+                self.identities[frag.identity].add(emb, self.config.gallery_size)
+
+    def ready(self) -> list[int]:
+        """Undecided fragments with enough samples to be decided."""
+        need = self.config.samples_to_decide
+        return [f.id for f in self.fragments.values() if f.identity is None and len(f.samples) >= need]
+
+    def needs_samples(self, fragment_id: int) -> bool:
+        return self.fragments[int(fragment_id)].identity is None
+
+    def decide(self, fragment_ids: Sequence[int]) -> None:
+        """Give these fragments their identity now: the closest candidates first, then new identities."""
+        todo = [self.fragments[int(f)] for f in fragment_ids if self.fragments[int(f)].identity is None]
+        if not todo:
+            return
+        pairs: list[tuple[float, int, int]] = []  # (distance, fragment, identity) links allowed on their own
+        for frag in todo:
+            best = self._best_candidate(frag)
+            if best is not None:
+                pairs.append((best[1], frag.id, best[0]))
+        taken: set[int] = set()
+        for _, fid, pid in sorted(pairs):
+            frag = self.fragments[fid]
+            if frag.identity is not None or pid in taken:
+                continue
+            self._assign(frag, pid)
+            taken.add(pid)
+            self.linked += 1
+        for frag in todo:
+            if frag.identity is None:
+                self._assign(frag, self._new_identity(frag))
+
+    def identity_of(self, fragment_id: int) -> int:
+        """The identity of a decided fragment (decide it first)."""
+        pid = self.fragments[int(fragment_id)].identity
+        if pid is None:
+            self.decide([fragment_id])
+            pid = self.fragments[int(fragment_id)].identity
+        assert pid is not None
+        return pid
+
+    # ------------------------------------------------------------------ helpers
+    def _taken_by_other(self, frag: Fragment, frame: int) -> bool:
+        """True when ``frag``'s identity was given to a later fragment of another tracker ID."""
+        assert frag.identity is not None
+        last = self.identities[frag.identity].fragments[-1]
+        return last != frag.id
+
+    def _candidates(self, frag: Fragment) -> list[Identity]:
+        return [p for p in self.identities.values() if p.last_frame < frag.first_frame and p.gallery]
+
+    def _best_candidate(self, frag: Fragment) -> tuple[int, float] | None:
+        mean = frag.mean()
+        if mean is None:
+            return None
+        scored = []
+        for person in self._candidates(frag):
+            gallery = np.stack(person.gallery)
+            scored.append((float(1.0 - np.max(gallery @ mean)), person.id))
+        if not scored:
+            return None
+        scored.sort()
+        distance, pid = scored[0]
+        if distance > self.config.max_distance:
+            return None
+        if len(scored) > 1 and scored[1][0] - distance < self.config.margin:
+            return None
+        return pid, distance
+
+    def _new_identity(self, frag: Fragment) -> int:
+        pid = self._next_identity
+        self._next_identity += 1
+        self.identities[pid] = Identity(pid, frag.first_frame, frag.last_frame)
+        return pid
+
+    def _assign(self, frag: Fragment, pid: int) -> None:
+        person = self.identities[pid]
+        frag.identity = pid
+        person.fragments.append(frag.id)
+        person.last_frame = max(person.last_frame, frag.last_frame)
+        person.first_frame = min(person.first_frame, frag.first_frame)
+        for emb in frag.samples:
+            person.add(emb, self.config.gallery_size)
+        frag.samples = []

@@ -1,0 +1,281 @@
+"""The identity stage of the tracked-frame stream: tracker IDs in, one identity per person out.
+
+Per frame, :meth:`IdentityStage.observe` turns the tracker's IDs into fragment
+IDs, samples the appearance (re-ID embedding) and jersey colours of the
+players who need it, offers crops to the gallery and decides the fragments
+that have enough samples. The frame then waits in the stream's delay line;
+when it leaves, :meth:`IdentityStage.finalize` replaces each fragment ID by its
+identity (deciding any fragment still open, so no output ever shows a
+provisional ID), gives each identity its team, and drops referees unless they
+are kept. Teams are fitted once the first ``team_warmup_s`` seconds were seen
+(the stream holds those frames back meanwhile) and refitted as players
+appear; an identity's team is fixed the first time one of its frames leaves,
+so the video, the track files and the timeline always agree.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import supervision as sv
+
+from hoopsense.errors import ConfigError, check_range
+from hoopsense.identity.gallery import Gallery
+from hoopsense.identity.linker import Linker, LinkerConfig
+
+if TYPE_CHECKING:
+    from hoopsense.identity.reid import Embedder
+    from hoopsense.identity.teams import Team, TeamModel
+
+REID_OFF = "off"
+REID_COLOUR = "colour"
+TEAMS = ("A", "B", "referee", "other")
+NO_TEAM_COLOUR = "#9e9e9e"
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Re-identification and teams.
+
+    * ``reid``: re-ID weights (a name, a ``.pth``/``.onnx`` file), None for the
+      default weights (colour histograms when they cannot be had, with a note),
+      ``"colour"`` for colour histograms, ``"off"`` for no linking (each
+      tracker fragment is its own identity).
+    * ``link_distance``: largest appearance distance to link a fragment to an
+      earlier identity (None: the embedder's default).
+    * ``sample_every``: frames between appearance samples of a player already
+      identified (a new fragment is sampled every frame until decided).
+    * ``teams``: cluster identities into teams ``A``/``B``, ``referee`` and
+      ``other``; ``keep_referees`` keeps referees in the outputs.
+    * ``team_warmup_s``: seconds of video seen before the first team fit.
+    * ``gallery``: keep each identity's clearest crop (thumbnails).
+    """
+
+    reid: str | None = None
+    link_distance: float | None = None
+    sample_every: int = 5
+    teams: bool = True
+    keep_referees: bool = False
+    team_warmup_s: float = 1.0
+    gallery: bool = True
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.link_distance is not None:
+            check_range(self, "link_distance", 0, 2)
+        check_range(self, "sample_every", 1, 1000, "frames")
+        check_range(self, "team_warmup_s", 0, 600, "seconds")
+        if self.keep_referees and not self.teams:
+            raise ConfigError("keep_referees needs teams (referees are found by the team clustering)",
+                              field="IdentityConfig.keep_referees")  # fmt: skip
+
+    @property
+    def linking(self) -> bool:
+        return self.reid != REID_OFF
+
+
+def default_link_distance(embedder: Embedder | None) -> float:
+    """Cosine distance under which a fragment links to an identity, per kind of embedder."""
+    if embedder is None:
+        return 0.0
+    from hoopsense.identity.reid import ColourEmbedder
+
+    return 0.12 if isinstance(embedder, ColourEmbedder) else 0.3
+
+
+def load_embedder(config: IdentityConfig) -> tuple[Embedder | None, str | None]:
+    """The embedder ``config`` asks for, and a one-line note when it fell back to colour histograms."""
+    if not config.linking:
+        return None, None
+    from hoopsense.identity import reid
+
+    weights: str | Path | None = config.reid
+    return reid.load_embedder(weights, device=config.device)
+
+
+class IdentityStage:
+    """See the module docstring. One instance per analysed video."""
+
+    def __init__(self, config: IdentityConfig, fps: float, embedder: Embedder | None = None) -> None:
+        self.config = config
+        self.embedder = embedder
+        distance = config.link_distance if config.link_distance is not None else default_link_distance(embedder)
+        self.linker = Linker(LinkerConfig(max_distance=distance))
+        self.gallery = Gallery() if config.gallery else None
+        self.seconds = {"reid": 0.0, "teams": 0.0, "gallery": 0.0}
+        self.warmup_frames = int(round(config.team_warmup_s * fps)) if config.teams else 0
+        self.frames_seen = 0
+        self._colour_sum: dict[int, np.ndarray] = {}  # fragment -> sum of jersey features
+        self._colour_n: dict[int, int] = {}
+        self._sampled: dict[int, int] = {}  # fragment -> frame of its last appearance sample
+        self._team_model: TeamModel | None = None
+        self._fitted_at = -(10**9)
+        self._warm = False
+        self.refit_every = max(30, self.warmup_frames)
+        self.teams: dict[int, Team] = {}  # identity -> its team, fixed when first released
+        self.dropped_referee_rows = 0
+        self.released: dict[int, set[int]] = {}  # identity -> its fragments that reached the outputs
+
+    # ------------------------------------------------------------------ stream side
+    def observe(self, frame: int, image: np.ndarray, scale: float, players: sv.Detections) -> sv.Detections:
+        """Track IDs -> fragment IDs for one frame; ``image`` is BGR at ``scale`` x the frame size."""
+        self.frames_seen += 1
+        out = players[np.ones(len(players), dtype=bool)]
+        if len(players) == 0:
+            return out
+        fragments = self.linker.observe(frame, players.tracker_id)
+        out.tracker_id = fragments
+        boxes = players.xyxy * scale
+        due = np.array([self._due(int(f), frame) for f in fragments], dtype=bool)
+        if due.any():
+            self._sample(frame, image, boxes[due], fragments[due])
+        if self.gallery is not None:
+            t = time.perf_counter()
+            conf = players.confidence if players.confidence is not None else np.ones(len(players))
+            self.gallery.offer(frame, image, boxes, conf, fragments, scale)
+            self.seconds["gallery"] += time.perf_counter() - t
+        self.linker.decide(self.linker.ready())
+        if self.gallery is not None:
+            for fid in fragments:
+                pid = self.linker.fragments[int(fid)].identity
+                if pid is not None:
+                    self.gallery.merge(int(fid), pid)
+        return out
+
+    def holding(self, queued: int) -> bool:
+        """True while the stream should hold frames back: teams not fitted yet and the warm-up not over."""
+        if not self.config.teams or self._team_model is not None or self._warm:
+            return False
+        if queued <= self.warmup_frames:
+            return True
+        self._warm = True  # past the warm-up: release frames, with teams once they can be told apart
+        self._maybe_fit(force=True)
+        return False
+
+    def finalize(self, players: sv.Detections) -> sv.Detections:
+        """Fragment IDs -> identities, with teams, for a frame leaving the stream (a new object)."""
+        n = len(players)
+        out = players[np.ones(n, dtype=bool)]
+        fragments = np.asarray(players.tracker_id, dtype=np.int64)
+        identities = np.array([self._identity(int(f)) for f in fragments], dtype=np.int64)
+        for fid, pid in zip(fragments, identities, strict=True):
+            if self.gallery is not None:
+                self.gallery.merge(int(fid), int(pid))
+        out.tracker_id = identities
+        out.data["track_id"] = fragments
+        for fid, pid in zip(fragments, identities, strict=True):
+            self.released.setdefault(int(pid), set()).add(int(fid))
+        if self.config.teams:
+            teams = [self._team_of(int(p)) for p in identities]
+            out.data["team"] = np.array([t.name if t else "" for t in teams], dtype=object)
+            if not self.config.keep_referees and n:
+                keep = np.array([t is None or t.name != "referee" for t in teams], dtype=bool)
+                self.dropped_referee_rows += int(n - keep.sum())
+                out = out[keep]
+        return out
+
+    # ------------------------------------------------------------------ summaries
+    def team_of(self, identity: int) -> Team | None:
+        return self.teams.get(identity)
+
+    def summary(self) -> dict:
+        """The identity section of ``run.json``."""
+        counts: dict[str, int] = {}
+        for team in self.teams.values():
+            counts[team.name] = counts.get(team.name, 0) + 1
+        return {
+            "embedder": self.embedder.name if self.embedder is not None else None,
+            "linking": self.config.linking,
+            "link_distance": self.linker.config.max_distance,
+            "fragments": sum(len(f) for f in self.released.values()),
+            "identities": len(self.released),
+            "linked_fragments": sum(len(f) - 1 for f in self.released.values()),
+            "teams": self.config.teams,
+            "team_counts": counts,
+            "keep_referees": self.config.keep_referees,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def _due(self, fragment: int, frame: int) -> bool:
+        if self.linker.needs_samples(fragment):
+            return True
+        last = self._sampled.get(fragment)
+        return last is None or frame - last >= self.config.sample_every
+
+    def _sample(self, frame: int, image: np.ndarray, boxes: np.ndarray, fragments: np.ndarray) -> None:
+        # a box overlapped by another person mixes two appearances: sample it only while it is undecided
+        for fid in fragments:
+            self._sampled[int(fid)] = frame
+        if self.embedder is not None and self.config.linking:
+            t = time.perf_counter()
+            embeddings = self.embedder.embed(image, boxes)
+            self.linker.add_samples(fragments, embeddings)
+            self.seconds["reid"] += time.perf_counter() - t
+        if self.config.teams:
+            from hoopsense.identity.teams import jersey_features
+
+            t = time.perf_counter()
+            features = jersey_features(image, boxes)
+            for fid, feat in zip(fragments, features, strict=True):
+                key = int(fid)
+                self._colour_sum[key] = self._colour_sum.get(key, 0) + feat.astype(np.float64)
+                self._colour_n[key] = self._colour_n.get(key, 0) + 1
+            self.seconds["teams"] += time.perf_counter() - t
+            self._maybe_fit(force=False)
+
+    def _identity(self, fragment: int) -> int:
+        if not self.config.linking:
+            frag = self.linker.fragments[fragment]
+            if frag.identity is None:  # without linking every fragment is a new identity
+                self.linker.decide([fragment])  # no samples: no candidate, so a new identity
+            return int(frag.identity)  # type: ignore[arg-type]
+        return self.linker.identity_of(fragment)
+
+    def _identity_colour(self, identity: int) -> tuple[np.ndarray, int] | None:
+        total, n = None, 0
+        for fid in self.linker.identities[identity].fragments:
+            if fid in self._colour_sum:
+                total = self._colour_sum[fid] if total is None else total + self._colour_sum[fid]
+                n += self._colour_n[fid]
+        if total is None or n == 0:
+            return None
+        return (total / n).astype(np.float32), n
+
+    def _maybe_fit(self, *, force: bool) -> None:
+        """Fit (or refit) the teams every ``refit_every`` frames once the warm-up is over (or when forced)."""
+        if not (force or self._warm or self.frames_seen > self.warmup_frames):
+            return
+        if not force and self.frames_seen - self._fitted_at < self.refit_every:
+            return
+        from hoopsense.identity.teams import TeamModel
+
+        t = time.perf_counter()
+        ids, feats, ns = [], [], []
+        for pid in self.linker.identities:
+            got = self._identity_colour(pid)
+            if got is not None:
+                ids.append(pid)
+                feats.append(got[0])
+                ns.append(got[1])
+        model = TeamModel.fit(np.stack(feats), np.asarray(ns)) if feats else None
+        self._fitted_at = self.frames_seen
+        if model is not None:
+            self._team_model = model
+        self.seconds["teams"] += time.perf_counter() - t
+
+    def _team_of(self, identity: int) -> Team | None:
+        team = self.teams.get(identity)
+        if team is not None:
+            return team
+        if self._team_model is None:
+            return None
+        got = self._identity_colour(identity)
+        if got is None:
+            return None
+        team = self._team_model.assign(got[0], got[1])
+        self.teams[identity] = team
+        return team

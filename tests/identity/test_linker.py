@@ -1,0 +1,120 @@
+"""Linking tracker fragments into identities: appearance decides, co-visibility forbids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hoopsense.errors import ConfigError
+from hoopsense.identity.linker import Linker, LinkerConfig
+
+DIM = 16
+
+
+def look(seed: int, noise: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+    """A person's appearance: a fixed random unit vector per ``seed``, optionally jittered."""
+    v = np.random.default_rng(seed).normal(size=DIM)
+    if noise:
+        v = v + (rng or np.random.default_rng()).normal(scale=noise, size=DIM)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def run(linker: Linker, frames: dict[int, list[tuple[int, int]]], noise: float = 0.05) -> dict[int, dict[int, int]]:
+    """Feed ``{frame: [(tracker id, person), ...]}``; returns ``{frame: {tracker id: identity}}`` decided at once."""
+    rng = np.random.default_rng(0)
+    out: dict[int, dict[int, int]] = {}
+    fragments_at: dict[int, tuple[list[int], np.ndarray]] = {}
+    for frame in sorted(frames):
+        tids = [t for t, _ in frames[frame]]
+        fids = linker.observe(frame, tids)
+        linker.add_samples(fids, np.stack([look(p, noise, rng) for _, p in frames[frame]]))
+        linker.decide(linker.ready())
+        fragments_at[frame] = (tids, fids)
+    for frame, (tids, fids) in fragments_at.items():
+        out[frame] = {t: linker.identity_of(int(f)) for t, f in zip(tids, fids, strict=True)}
+    return out
+
+
+def test_fragments_of_one_person_are_linked_across_a_gap():
+    linker = Linker()
+    # person 7 as tracker ID 1 (frames 0-19), lost, then back as tracker ID 2 (frames 40-59)
+    frames = {f: [(1, 7)] for f in range(20)} | {f: [(2, 7)] for f in range(40, 60)}
+    ids = run(linker, frames)
+    assert ids[0][1] == ids[50][2]
+    assert len(linker.identities) == 1
+    assert linker.linked == 1
+    assert len(linker.fragments) == 2
+
+
+def test_different_people_never_seen_together_are_not_linked():
+    linker = Linker()
+    frames = {f: [(1, 7)] for f in range(20)} | {f: [(2, 8)] for f in range(40, 60)}
+    ids = run(linker, frames)
+    assert ids[0][1] != ids[50][2]
+    assert len(linker.identities) == 2
+    assert linker.linked == 0
+
+
+def test_people_visible_at_once_are_never_linked_even_when_they_look_alike():
+    linker = Linker()
+    # two people of identical appearance (same seed) side by side in every frame
+    frames = {f: [(1, 7), (2, 7)] for f in range(30)}
+    ids = run(linker, frames, noise=0.0)
+    assert ids[10][1] != ids[10][2]
+    assert len(linker.identities) == 2
+
+
+def test_a_new_fragment_cannot_take_the_identity_of_someone_still_visible():
+    linker = Linker()
+    # person 7 (tracker 1) stays visible; a look-alike (tracker 2) appears at frame 10
+    frames = {f: [(1, 7)] for f in range(10)} | {f: [(1, 7), (2, 7)] for f in range(10, 30)}
+    ids = run(linker, frames, noise=0.0)
+    assert ids[20][1] != ids[20][2]
+
+
+def test_two_returning_fragments_do_not_share_one_identity():
+    linker = Linker()
+    # person 7 leaves at frame 19; two look-alikes (trackers 2 and 3) come back together at frame 40
+    frames = {f: [(1, 7)] for f in range(20)} | {f: [(2, 7), (3, 7)] for f in range(40, 60)}
+    ids = run(linker, frames, noise=0.0)
+    assert ids[50][2] != ids[50][3]
+    assert ids[0][1] in (ids[50][2], ids[50][3])
+
+
+def test_ambiguous_look_alikes_start_a_new_identity():
+    linker = Linker(LinkerConfig(max_distance=0.5, margin=0.05))
+    # persons 7 and 8 seen, both leave; a fragment equally close to both returns: not guessed
+    a, b = look(7), look(8)
+    mid = (a + b) / np.linalg.norm(a + b)
+    for f in range(10):
+        fids = linker.observe(f, [1, 2])
+        linker.add_samples(fids, np.stack([a, b]))
+        linker.decide(linker.ready())
+    fids = linker.observe(30, [3])
+    linker.add_samples(fids, mid[None])
+    linker.decide(fids)
+    assert linker.identity_of(int(fids[0])) not in (linker.identity_of(1), linker.identity_of(2))
+
+
+def test_tracker_id_reappearing_after_its_identity_moved_on_is_a_new_fragment():
+    linker = Linker()
+    # person 7: tracker 1 (0-9), lost; back as tracker 2 (20-29) and linked; tracker 1 re-found at 40
+    frames = {f: [(1, 7)] for f in range(10)} | {f: [(2, 7)] for f in range(20, 30)}
+    run(linker, frames, noise=0.0)
+    fid = linker.observe(40, [1])[0]
+    assert fid not in (1, 2)
+    assert linker.fragments[int(fid)].identity is None
+
+
+def test_a_fragment_released_before_it_has_samples_is_decided_at_once():
+    linker = Linker()
+    fids = linker.observe(0, [5])
+    assert linker.ready() == []
+    assert linker.identity_of(int(fids[0])) == 1
+
+
+def test_config_is_checked():
+    with pytest.raises(ConfigError):
+        LinkerConfig(max_distance=-1)
+    with pytest.raises(ConfigError):
+        LinkerConfig(samples_to_decide=0)

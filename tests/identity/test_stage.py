@@ -1,0 +1,93 @@
+"""The identity stage in the tracked-frame stream: fragments become identities before any output sees them."""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+
+from hoopsense.identity.stage import IdentityConfig, IdentityStage
+from hoopsense.pipeline.stream import DelayLine, TrackedFrame
+
+
+class MeanColour:
+    """A stand-in re-ID network: the normalised mean colour of the box (enough for flat synthetic people)."""
+
+    name = "mean colour"
+    dim = 3
+
+    def embed(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        out = []
+        for x1, y1, x2, y2 in boxes.astype(int):
+            v = image[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0) + 1.0
+            out.append(v / np.linalg.norm(v))
+        return np.asarray(out, dtype=np.float32).reshape(-1, 3)
+
+
+RED, BLUE = (30, 30, 220), (220, 60, 30)
+
+
+def frame_with(people: list[tuple[tuple[int, int, int], int]]) -> tuple[np.ndarray, np.ndarray]:
+    """A grey 480x640 frame with one flat person per ``(colour, x)``; returns the image and boxes."""
+    image = np.full((480, 640, 3), 120, dtype=np.uint8)
+    boxes = []
+    for colour, x in people:
+        image[100:300, x : x + 60] = colour
+        boxes.append((x, 100, x + 60, 300))
+    return image, np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+
+
+def detections(boxes: np.ndarray, tracker_ids: list[int]) -> sv.Detections:
+    d = sv.Detections(xyxy=boxes, confidence=np.full(len(boxes), 0.9, dtype=np.float32))
+    d.tracker_id = np.asarray(tracker_ids, dtype=int)
+    return d
+
+
+def run(stage: IdentityStage, script: list[list[tuple[tuple[int, int, int], int, int]]], min_frames: int = 3):
+    """Feed frames of ``(colour, x, tracker id)`` through the stage and a delay line, as the stream does."""
+    delay = DelayLine(min_frames, stage)
+    released = []
+    for index, people in enumerate(script):
+        image, boxes = frame_with([(c, x) for c, x, _ in people])
+        players = stage.observe(index, image, 1.0, detections(boxes, [t for _, _, t in people]))
+        released += list(delay.push(TrackedFrame(index, index / 30, None, players)))
+    released += list(delay.flush())
+    return released
+
+
+def test_a_player_lost_and_found_again_keeps_his_identity_in_every_released_frame():
+    stage = IdentityStage(IdentityConfig(teams=False, gallery=False), fps=30, embedder=MeanColour())
+    # red player as tracker 1 (frames 0-19), gone (20-29), back as tracker 7 (30-49); blue player throughout
+    script = []
+    for f in range(50):
+        people = [(BLUE, 400, 2)]
+        if f < 20:
+            people.append((RED, 100, 1))
+        elif f >= 30:
+            people.append((RED, 150, 7))
+        script.append(people)
+    frames = run(stage, script)
+    assert len(frames) == 50
+    red = {int(p) for fr in frames for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x < 300}
+    blue = {int(p) for fr in frames for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x >= 300}
+    assert len(red) == 1 and len(blue) == 1 and red != blue
+    fragments = {int(f) for fr in frames for f in fr.players.data["track_id"]}
+    assert len(fragments) == 3  # red's two fragments and blue's one
+    summary = stage.summary()
+    assert summary["fragments"] == 3 and summary["identities"] == 2 and summary["linked_fragments"] == 1
+
+
+def test_without_linking_every_fragment_is_its_own_identity():
+    stage = IdentityStage(IdentityConfig(reid="off", teams=False, gallery=False), fps=30, embedder=None)
+    script = [[(RED, 100, 1)] if f < 20 else [(RED, 150, 7)] for f in range(40)]
+    frames = run(stage, script)
+    assert {int(p) for fr in frames for p in fr.players.tracker_id} == {1, 2}
+
+
+def test_gallery_keeps_the_largest_unoccluded_crop_of_each_identity():
+    stage = IdentityStage(IdentityConfig(teams=False), fps=30, embedder=MeanColour())
+    frames = run(stage, [[(RED, 100, 1), (BLUE, 400, 2)] for _ in range(20)])
+    ids = {int(p) for fr in frames for p in fr.players.tracker_id}
+    assert stage.gallery is not None
+    for pid in ids:
+        data = stage.gallery.jpeg(pid)
+        assert data is not None and data[:2] == b"\xff\xd8"  # a JPEG
