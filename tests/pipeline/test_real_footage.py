@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import FOOTAGE, ONNX_DETECTOR, need_asset
+from conftest import ASSETS, FOOTAGE, ONNX_DETECTOR, need_asset
 
 from hoopsense.cli import main
 from hoopsense.detection import PERSON, DetectorConfig, YoloDetector
@@ -32,9 +32,10 @@ def test_real_detector_finds_people_in_every_clip_size(detector):
 def nba_run(tmp_path_factory):
     video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
     out = tmp_path_factory.mktemp("nba") / "nba.mp4"
-    assert (
-        main(["analyze", str(video), "--out", str(out), "--detector", str(need_asset(ONNX_DETECTOR)), "--quiet"]) == 0
-    )
+    reid = need_asset(ASSETS / "reid" / "osnet_x0_25_msmt17.onnx")
+    args = ["analyze", str(video), "--out", str(out), "--detector", str(need_asset(ONNX_DETECTOR)), "--quiet"]
+    # everyone on court, referees included, keeps one identity (the re-ID network links returning players)
+    assert main([*args, "--reid", str(reid), "--keep-referees"]) == 0
     return video, out
 
 
@@ -156,6 +157,8 @@ def nba_actions(tmp_path_factory):
         str(ckpt),
         "--end",
         "2",
+        "--teams",
+        "off",  # one colour per player: the test redraws the frame with the renderer's defaults
         "--quiet",
     ]
     assert main(args) == 0
