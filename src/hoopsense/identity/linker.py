@@ -120,7 +120,7 @@ class Linker:
         for i, tid in enumerate(int(t) for t in tracker_ids):
             fid = self._current.get(tid)
             frag = self.fragments.get(fid) if fid is not None else None
-            if frag is not None and frag.identity is not None and self._taken_by_other(frag, frame):
+            if frag is not None and frag.identity is not None and self._taken_by_other(frag):
                 frag = None  # its identity moved on to another fragment while the tracker kept this ID
             if frag is None:
                 frag = Fragment(self._next_fragment, tid, frame, frame)
@@ -182,7 +182,7 @@ class Linker:
         return pid
 
     # ------------------------------------------------------------------ helpers
-    def _taken_by_other(self, frag: Fragment, frame: int) -> bool:
+    def _taken_by_other(self, frag: Fragment) -> bool:
         """True when ``frag``'s identity was given to a later fragment of another tracker ID."""
         assert frag.identity is not None
         last = self.identities[frag.identity].fragments[-1]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -93,8 +92,7 @@ def load_embedder(config: IdentityConfig) -> tuple[Embedder | None, str | None]:
         return None, None
     from hoopsense.identity import reid
 
-    weights: str | Path | None = config.reid
-    return reid.load_embedder(weights, device=config.device)
+    return reid.load_embedder(config.reid, device=config.device)
 
 
 class IdentityStage:
@@ -138,12 +136,7 @@ class IdentityStage:
             conf = players.confidence if players.confidence is not None else np.ones(len(players))
             self.gallery.offer(frame, image, boxes, conf, fragments, scale)
             self.seconds["gallery"] += time.perf_counter() - t
-        self.linker.decide(self.linker.ready())
-        if self.gallery is not None:
-            for fid in fragments:
-                pid = self.linker.fragments[int(fid)].identity
-                if pid is not None:
-                    self.gallery.merge(int(fid), pid)
+        self.linker.decide(self.linker.ready())  # fragments' thumbnails join their identity in finalize()
         return out
 
     def holding(self, queued: int) -> bool:
@@ -207,7 +200,6 @@ class IdentityStage:
         return last is None or frame - last >= self.config.sample_every
 
     def _sample(self, frame: int, image: np.ndarray, boxes: np.ndarray, fragments: np.ndarray) -> None:
-        # a box overlapped by another person mixes two appearances: sample it only while it is undecided
         for fid in fragments:
             self._sampled[int(fid)] = frame
         if self.embedder is not None and self.config.linking:

@@ -128,31 +128,23 @@ class PlayerTracker:
 
 
 def _make_tracker(config: TrackerConfig, fps: float) -> ByteTrackTracker | BoTSORTTracker | OCSORTTracker:
+    common = {
+        "lost_track_buffer": config.lost_buffer,
+        "frame_rate": fps,
+        "minimum_consecutive_frames": config.confirm_frames,
+        "high_conf_det_threshold": config.high_conf,
+    }
     if config.kind == "botsort":
         return BoTSORTTracker(
-            lost_track_buffer=config.lost_buffer,
-            frame_rate=fps,
+            **common,
             track_activation_threshold=config.activation,
-            minimum_consecutive_frames=config.confirm_frames,
             minimum_iou_threshold_first_assoc=config.min_iou,
-            high_conf_det_threshold=config.high_conf,
             enable_cmc=True,
             cmc_downscale=1,  # the frame given is already the detector's small copy
             instant_first_frame_activation=False,
         )
     if config.kind == "ocsort":
-        return OCSORTTracker(
-            lost_track_buffer=config.lost_buffer,
-            frame_rate=fps,
-            minimum_consecutive_frames=config.confirm_frames,
-            minimum_iou_threshold=config.min_iou,
-            high_conf_det_threshold=config.high_conf,
-        )
+        return OCSORTTracker(**common, minimum_iou_threshold=config.min_iou)
     return ByteTrackTracker(
-        lost_track_buffer=config.lost_buffer,
-        frame_rate=fps,
-        track_activation_threshold=config.activation,
-        minimum_consecutive_frames=config.confirm_frames,
-        minimum_iou_threshold=config.min_iou,
-        high_conf_det_threshold=config.high_conf,
+        **common, track_activation_threshold=config.activation, minimum_iou_threshold=config.min_iou
     )
