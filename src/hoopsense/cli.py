@@ -17,7 +17,14 @@ from rich.table import Table
 from hoopsense import __version__, cli_options
 from hoopsense.cli_clips import add_clips_parser, clips_command
 from hoopsense.cli_label import add_label_parser, label_command
-from hoopsense.cli_options import add_input_options, build, errors_in_flags, flag_names
+from hoopsense.cli_options import (
+    add_identity_options,
+    add_input_options,
+    build,
+    errors_in_flags,
+    flag_names,
+    identity_config,
+)
 from hoopsense.cli_training import add_training_parsers, evaluate_command, train_command
 from hoopsense.console import (
     console,
@@ -45,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hoopsense.detection.base import DetectorConfig
     from hoopsense.devices import PRECISIONS
     from hoopsense.pipeline.timeline import TimelineConfig
-    from hoopsense.tracking.players import TRACKERS, TrackerConfig
+    from hoopsense.tracking.players import TrackerConfig
 
     det, trk, tl = DetectorConfig(), TrackerConfig(), TimelineConfig()  # the defaults shown in --help
     parser = _Parser(prog="hoopsense", description="Per-player analysis of basketball video.")
@@ -80,12 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"frames per detector batch (default: {det.batch_size})",
     )
     t = a.add_argument_group("tracking and player filters")
-    t.add_argument(
-        "--tracker",
-        choices=TRACKERS,
-        default=trk.kind,
-        help=f"bytetrack, botsort (camera-motion compensation) or ocsort (default: {trk.kind})",
-    )
     t.add_argument(
         "--track-activation",
         type=finite_float,
@@ -122,25 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=trk.min_track_frames,
         help=f"drop tracks seen in fewer frames (default: {trk.min_track_frames})",
     )
-    ident = a.add_argument_group("identities and teams")
-    ident.add_argument(
-        "--reid",
-        default=None,
-        help="re-ID weights linking a player's track fragments into one identity: a name or local .pth/.onnx "
-        "(default: osnet_x0_25_msmt17; colour histograms when unavailable), 'colour', or 'off' (no linking)",
-    )
-    ident.add_argument(
-        "--link-distance",
-        type=finite_float,
-        default=None,
-        help="largest appearance distance to link a fragment to a player seen before (default: per embedder)",
-    )
-    ident.add_argument(
-        "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"
-    )
-    ident.add_argument(
-        "--keep-referees", action="store_true", help="keep referees in the outputs (default: they are dropped)"
-    )
+    add_identity_options(a.add_argument_group("tracker, identities and teams"))
     rec = a.add_argument_group("action recognition (needs --recognizer)")
     rec.add_argument(
         "--recognizer",
@@ -219,7 +202,6 @@ ANALYZE_FLAGS = flag_names({
 def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
     """The :class:`AnalyzeOptions` of parsed ``analyze`` arguments (validated by the configs)."""
     from hoopsense.detection.base import DetectorConfig
-    from hoopsense.identity.stage import IdentityConfig
     from hoopsense.pipeline.options import AnalyzeOptions
     from hoopsense.pipeline.timeline import TimelineConfig
     from hoopsense.recognizer.config import RecognizerConfig
@@ -229,8 +211,7 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
         AnalyzeOptions, cli_options.ANALYZE, args,
         detector=build(DetectorConfig, cli_options.DETECTOR, args),
         tracker=build(TrackerConfig, cli_options.TRACKER, args),
-        identity=build(IdentityConfig, cli_options.IDENTITY, args, teams=args.teams == "on",
-                       device="cuda" if str(args.device).startswith("cuda") else "cpu"),
+        identity=identity_config(args),
         recognizer=build(RecognizerConfig, cli_options.RECOGNIZER, args) if args.recognizer is not None else None,
         timeline=build(TimelineConfig, cli_options.TIMELINE, args, keep_background=bool(args.keep_background)),
     )  # fmt: skip
@@ -263,9 +244,11 @@ def _analyze(args: argparse.Namespace, detector: Detector | None) -> int:
             on_start=on_start, on_frame=on_frame,
         )  # fmt: skip
     for note in result.notes:
-        err_console.print(f"note: {note}")
+        err_console.print(f"note: {note}", soft_wrap=True)
     if result.skipped_packets:
-        err_console.print(f"warning: skipped {result.skipped_packets} undecodable packets of {args.input}")
+        err_console.print(
+            f"warning: skipped {result.skipped_packets} undecodable packets of {args.input}", soft_wrap=True
+        )
     if not args.quiet:
         _summary(result)
     return 0

@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hoopsense import cli_options
-from hoopsense.cli_options import add_input_options, build, errors_in_flags, flag_names
-from hoopsense.console import console, progress_callbacks, run_progress
+from hoopsense.cli_options import (
+    add_identity_options,
+    add_input_options,
+    build,
+    errors_in_flags,
+    flag_names,
+    identity_config,
+)
+from hoopsense.console import console, err_console, progress_callbacks, run_progress
 from hoopsense.errors import ConfigError
 from hoopsense.outputs import protect_inputs
 
@@ -23,7 +30,8 @@ if TYPE_CHECKING:
     from hoopsense.training.cutting import ClipsResult
 
 CLIPS_FLAGS = flag_names({
-    "DetectorConfig": {"weights": "detector", "device": "device"}, "TrackerConfig": {"court": "court"},
+    "DetectorConfig": {"weights": "detector", "device": "device"},
+    "TrackerConfig": {"court": "court", "kind": "tracker"}, "IdentityConfig": cli_options.IDENTITY,
     "TubeletConfig": cli_options.CLIP_TUBELETS, "ClipsOptions": cli_options.CLIPS,
     "*": {"device": "device", "labels": "labels"},
 })  # fmt: skip
@@ -44,6 +52,7 @@ def add_clips_parser(sub: Any, detector_defaults: DetectorConfig) -> None:
         "tracks, no detector, each clip starting with the run's prediction as an unreviewed proposal",
     )  # fmt: skip
     add_input_options(c, detector_defaults.weights, detector_defaults.device)
+    add_identity_options(c)
     c.add_argument("--clip-len", type=int, default=16, help="frames per clip (default: 16, as SpaceJam)")
     c.add_argument(
         "--stride", type=int, default=None, help="frames between clip starts (default: the clip length: no overlap)"
@@ -72,6 +81,7 @@ def _label_names(path: Path) -> tuple[str, ...]:
 def _check_from_run_flags(args: argparse.Namespace) -> None:
     """Refuse the options that ``--from-run`` cannot use (no detector runs; the labels are the run's)."""
     from hoopsense.detection.base import DetectorConfig
+    from hoopsense.tracking.players import TrackerConfig
 
     defaults = DetectorConfig()
     given = [
@@ -82,6 +92,11 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--court", args.court is not None),
             ("--detector", args.detector != defaults.weights),
             ("--device", args.device != defaults.device),
+            ("--tracker", args.tracker != TrackerConfig().kind),
+            ("--reid", args.reid is not None),
+            ("--link-distance", args.link_distance is not None),
+            ("--teams", args.teams != "on"),
+            ("--keep-referees", args.keep_referees),
         )
         if used
     ]
@@ -107,7 +122,8 @@ def clips_command(args: argparse.Namespace, detector: Detector | None = None) ->
         options = build(
             ClipsOptions, cli_options.CLIPS, args,
             detector=build(DetectorConfig, {"weights": "detector", "device": "device"}, args),
-            tracker=TrackerConfig(court=args.court),
+            tracker=TrackerConfig(court=args.court, kind=args.tracker),
+            identity=identity_config(args, gallery=False),
             tubelets=build(TubeletConfig, cli_options.CLIP_TUBELETS, args, stride=args.stride or args.clip_len),
             **({"labels": _label_names(args.labels)} if args.labels else {}),
         )  # fmt: skip
@@ -127,6 +143,8 @@ def clips_command(args: argparse.Namespace, detector: Detector | None = None) ->
                 result = cut_clips(
                     args.input, args.out, options, meta=meta, detector=detector, on_start=on_start, on_frame=on_frame
                 )
+    for note in result.notes:
+        err_console.print(f"note: {note}", soft_wrap=True)
     console.print(_summary(result, args.placeholder, from_run=args.from_run is not None))
     return 0
 

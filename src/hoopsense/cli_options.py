@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hoopsense.console import positive_float
+from hoopsense.console import finite_float, positive_float
 from hoopsense.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hoopsense.identity.stage import IdentityConfig
 
 T = TypeVar("T")
 
@@ -29,6 +32,45 @@ TIMELINE = {"smooth": "smooth", "min_event_s": "min_event_s", "keep_background":
 ANALYZE = {"clip_len": "clip_len", "stride": "stride", "start_s": "start", "end_s": "end", "crf": "crf"}
 CLIPS = {"start_s": "start", "end_s": "end", "placeholder": "placeholder"}
 CLIP_TUBELETS = {"clip_len": "clip_len", "stride": "stride", "resize": "size"}
+
+
+def add_identity_options(p: argparse._ActionsContainer) -> None:
+    """The options ``analyze`` and ``clips`` share: which tracker, and how its fragments become one player."""
+    from hoopsense.tracking.players import TRACKERS, TrackerConfig
+
+    kind = TrackerConfig().kind
+    p.add_argument(
+        "--tracker",
+        choices=TRACKERS,
+        default=kind,
+        help=f"bytetrack, botsort (camera-motion compensation) or ocsort (default: {kind})",
+    )
+    p.add_argument(
+        "--reid",
+        default=None,
+        help="re-ID weights linking a player's track fragments into one identity: a name or local .pth/.onnx "
+        "(default: osnet_x0_25_msmt17; colour histograms when unavailable), 'colour', or 'off' (no linking)",
+    )
+    p.add_argument(
+        "--link-distance",
+        type=finite_float,
+        default=None,
+        help="largest appearance distance to link a fragment to a player seen before (default: per embedder)",
+    )
+    p.add_argument(
+        "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"
+    )
+    p.add_argument(
+        "--keep-referees", action="store_true", help="keep referees in the outputs (default: they are dropped)"
+    )
+
+
+def identity_config(args: argparse.Namespace, **fixed: Any) -> IdentityConfig:
+    """The :class:`~hoopsense.identity.stage.IdentityConfig` of the flags :func:`add_identity_options` added."""
+    from hoopsense.identity.stage import IdentityConfig
+
+    device = "cuda" if str(getattr(args, "device", "cpu")).startswith("cuda") else "cpu"
+    return build(IdentityConfig, IDENTITY, args, **{"teams": args.teams == "on", "device": device, **fixed})
 
 
 def build(cls: type[T], table: Mapping[str, str], args: argparse.Namespace, **fixed: Any) -> T:

@@ -184,7 +184,7 @@ def _load_data(args: argparse.Namespace):
 
     data = load_datasets(args.data, args.format, drop=() if args.keep_discard else ("discard",), fold=args.fold)
     for note in data.skipped:
-        err_console.print(f"note: {note}")
+        err_console.print(f"note: {note}", soft_wrap=True)
     return data
 
 
@@ -256,7 +256,7 @@ def train_command(args: argparse.Namespace) -> int:
             raise Interrupted(stopped()) from None
     for w in caught:
         if "training from scratch" in str(w.message):
-            err_console.print(f"warning: {w.message}")
+            err_console.print(f"warning: {w.message}", soft_wrap=True)
     best = result.best
     console.print(
         f"best epoch {result.best_epoch}: validation accuracy {best['val_accuracy']:.4f}, macro-F1 {best['val_macro_f1']:.4f}"

@@ -91,7 +91,7 @@ def test_keyboard_labelling_undo_reload_and_kill_9(browser, folder, capsys):
         assert wait_for(lambda: [saved(folder)[c] for c in ids[:3]] == [0, 1, 2])
         page.keyboard.press("u")  # undo the third label
         assert wait_for(lambda: saved(folder)[ids[2]] is None)
-        assert page.locator("#clip-id").inner_text() == ids[2]  # undo goes back to the clip
+        assert wait_for(lambda: page.locator("#clip-id").inner_text() == ids[2])  # undo goes back to the clip
         page.keyboard.press("x")  # unsure / skip
         assert wait_for(lambda: ids[2] in unsure(folder))
         page.keyboard.press("ArrowLeft")

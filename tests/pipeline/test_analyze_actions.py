@@ -91,15 +91,22 @@ def test_actions_reach_the_video_and_the_timeline_files(tmp_path, video, checkpo
         assert e["duration_s"] == pytest.approx(e["end_s"] - e["start_s"], abs=1e-3)
         assert e["duration_s"] >= 0.2 - 1e-6
         assert e["action"] in ("dribble", "shoot", "pass") and 0 < e["confidence"] <= 1
-    # the video shows, frame by frame, exactly the action of the timeline
+    # the video shows, frame by frame, exactly the action of the timeline, on every frame the player is seen
+    # (an event bridges a frame or two where the detector missed the player: nothing is drawn there)
     assert len(drawn) == 60  # one entry per video frame, from frame 0
+    seen = {(int(f), int(p)) for f, p in zip(tracks["frame"], tracks["player_id"], strict=True)}
+    expected = 0
     for e in events:
         for f in range(e["start_frame"], e["end_frame"] + 1):
+            if (f, e["player_id"]) not in seen:
+                assert e["player_id"] not in drawn[f], (f, e)
+                continue
+            expected += 1
             index, confidence = drawn[f].get(e["player_id"], (-1, 0.0))
             assert index == ("dribble", "shoot", "pass").index(e["action"]), (f, e, index)  # label and colour index
             assert 0 < confidence <= 1
-    labelled = sum(len(d) for d in drawn)
-    assert labelled == sum(e["end_frame"] - e["start_frame"] + 1 for e in events)
+    assert expected >= 0.9 * sum(e["end_frame"] - e["start_frame"] + 1 for e in events)
+    assert sum(len(d) for d in drawn) == expected
     doc = json.loads(out.with_name("game.timeline.json").read_text())
     assert doc["labels"] == ["dribble", "shoot", "pass"] and doc["fps"] == FPS
     assert {p["player_id"] for p in doc["players"]} == set(tracks["player_id"].tolist())

@@ -109,6 +109,26 @@ def test_long_gap_ends_the_segment_and_starts_a_new_one():
     assert kinds.index(("end", 9)) < kinds.index(("win", 20))  # the old segment ends before the new one starts
 
 
+@pytest.mark.parametrize("gap", [0, 2])
+def test_a_jump_ends_the_segment_even_within_the_gap(gap):
+    """A player who leaves on the right and comes back on the left (or a camera cut) is not
+    interpolated across the picture: the first segment ends, a new one starts where he reappears."""
+    builder = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, max_gap=4))
+    out = []
+    for i in range(20 + gap):
+        box = (10 + 2 * i, 60, 50 + 2 * i, 180) if i < 10 else (250, 60, 290, 180)  # box height 120
+        out += builder.push(i, frame(i), players({} if 10 <= i < 10 + gap else {1: box}))
+    out += builder.finish()
+    assert [x for x in out if isinstance(x, SegmentEnd)] == [SegmentEnd(1, 9), SegmentEnd(1, 19 + gap)]
+    for w in windows(out):  # no window mixes the two places
+        centres = (w.boxes[:, 0] + w.boxes[:, 2]) / 2
+        assert np.all(centres < 100) or np.all(centres > 260), w.boxes
+    # a walk (2 px a frame) over the same gap is bridged
+    steady = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, max_gap=4))
+    items = run(steady, {1: [i for i in range(20) if not 10 <= i < 10 + gap]}, 20)
+    assert [x for x in items if isinstance(x, SegmentEnd)] == [SegmentEnd(1, 19)]
+
+
 def test_memory_per_track_is_bounded_by_the_clip_span():
     builder = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, max_gap=2))
     for i in range(200):

@@ -69,7 +69,7 @@ def analyze(
     """
     options = options or AnalyzeOptions()
     weights = [options.detector.weights] + ([options.recognizer.checkpoint] if options.recognizer else [])
-    protect_inputs(paths.items().values(), [source, *weights])
+    protect_inputs([*paths.items().values(), paths.gallery], [source, *weights, options.identity.reid])
     meta = meta or probe(source)
     check_start_in_video(meta, options)
     if recognizer is None and options.recognizer is not None:

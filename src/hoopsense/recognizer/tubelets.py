@@ -5,7 +5,10 @@ Every ``stride`` frames, once ``span`` frames are buffered, the last ``span``
 frames (every ``frame_step``-th one) become a :class:`Tubelet`. A player
 missing for at most ``max_gap`` frames is bridged: the box is interpolated
 over the gap and cropped from the frames kept for that purpose. A longer
-absence, or the end of the video, ends the player's segment: the frames not
+absence, a jump no one runs (the box moved more than ``max_jump`` box
+heights per frame: a camera cut, or a player who left the picture on one
+side and came back on the other), or the end of the video, ends the
+player's segment: the frames not
 yet covered by a window are flushed as one last window (padded by holding the
 last crop when the whole segment is shorter than a clip but at least
 ``min_fill`` of one) and a :class:`SegmentEnd` marks the end.
@@ -36,6 +39,8 @@ class TubeletConfig:
     clip spans ``span = (clip_len - 1) * frame_step + 1`` video frames); a new
     window every ``stride`` frames; crops ``context`` times the larger box
     side, resized to ``resize`` x ``resize`` (the model centre-crops them).
+    ``max_jump``: the most a player's box centre moves per frame, in box
+    heights, for its frames to count as one continuous segment.
     """
 
     clip_len: int = 16
@@ -45,6 +50,7 @@ class TubeletConfig:
     resize: int = 128
     max_gap: int = 8
     min_fill: float = 0.5
+    max_jump: float = 0.5
 
     def __post_init__(self) -> None:
         check_range(self, "clip_len", 1, 256)
@@ -54,6 +60,7 @@ class TubeletConfig:
         check_range(self, "resize", 8, 1024, "pixels")
         check_range(self, "max_gap", 0, 300, "frames")
         check_range(self, "min_fill", 0, 1, open_low=True)
+        check_range(self, "max_jump", 0, 100, open_low=True)
 
     @property
     def span(self) -> int:
@@ -133,8 +140,10 @@ class TubeletBuilder:
             tid = int(tid)
             box = np.asarray(box, dtype=np.float32)
             track = self._tracks.get(tid)
-            if track is not None and frame_index - track.last_seen - 1 > self.config.max_gap:
-                self._end(tid, out)  # came back after a long absence: a new segment
+            if track is not None and (
+                frame_index - track.last_seen - 1 > self.config.max_gap or self._jumped(track, frame_index, box)
+            ):
+                self._end(tid, out)  # came back after a long absence, or elsewhere: a new segment
                 track = None
             if track is None:
                 track = self._tracks[tid] = _Track(frames=deque(maxlen=self.config.span), last_seen=frame_index - 1)
@@ -152,6 +161,16 @@ class TubeletBuilder:
             self._end(tid, out)
         self._recent.clear()
         return out
+
+    def _jumped(self, track: _Track, index: int, box: np.ndarray) -> bool:
+        if not track.frames:
+            return False
+        last_index, _, last = track.frames[-1]
+        height = max(1.0, float(last[3] - last[1] + box[3] - box[1]) / 2)
+        moved = math.hypot(
+            float(box[0] + box[2] - last[0] - last[2]) / 2, float(box[1] + box[3] - last[1] - last[3]) / 2
+        )
+        return moved > self.config.max_jump * height * (index - last_index)
 
     def _crop(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         c = self.config

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hoopsense.detection.base import Detector, DetectorConfig
 from hoopsense.errors import ConfigError, NoPlayersError, field_name
+from hoopsense.identity.stage import IdentityConfig, IdentityStage, load_embedder
 from hoopsense.label.store import ClipSource, LabellingState, write_folder
 from hoopsense.outputs import atomic_folder, check_new_folder, protect_inputs
 from hoopsense.pipeline.stream import (
@@ -55,11 +56,13 @@ SPACEJAM_LABELS = (
 @dataclass(frozen=True)
 class ClipsOptions:
     """``tubelets``: clip geometry (default 16 frames every 16 frames, so clips do not
-    overlap); ``labels``: the label names; ``placeholder``: a label every clip starts with
+    overlap); ``identity``: how tracker fragments become one player, as in ``analyze``
+    (no thumbnails), so the clips of a player carry the player id of an analysis; ``labels``: the label names; ``placeholder``: a label every clip starts with
     (None, the default: every clip starts unlabelled, ``null`` in ``annotation_dict.json``)."""
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    identity: IdentityConfig = field(default_factory=lambda: IdentityConfig(gallery=False))
     tubelets: TubeletConfig = field(default_factory=lambda: TubeletConfig(clip_len=16, stride=16))
     labels: tuple[str, ...] = SPACEJAM_LABELS
     placeholder: str | None = None
@@ -87,6 +90,7 @@ class ClipsResult:
     wall_s: float
     labelled: int = 0
     proposed: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def clip_id(game: str, player: int, start_frame: int) -> str:
@@ -159,16 +163,19 @@ def cut_clips(
 ) -> ClipsResult:
     options = options or ClipsOptions()
     out_dir = Path(out_dir)
-    protect_inputs([out_dir], [source, options.detector.weights])
+    protect_inputs([out_dir], [source, options.detector.weights, options.identity.reid])
     check_new_folder(out_dir)
     meta = meta or probe(source)
     check_start_in_video(meta, options)
+    embedder, note = load_embedder(options.identity)
     if detector is None:
         from hoopsense.detection.yolo import YoloDetector
 
         detector = YoloDetector(options.detector)
+    identity = IdentityStage(options.identity, meta.fps, embedder)
     with atomic_folder(out_dir) as tmp:
-        result = _cut(meta, tmp, options, detector, on_start, on_frame)
+        result = _cut(meta, tmp, options, detector, identity, on_start, on_frame)
+        result.notes.extend([note] if note else [])
         if not result.clips:
             raise NoPlayersError(
                 f"no clips cut from {meta.path}: no player was visible for the {options.tubelets.span} frames a clip needs"
@@ -182,6 +189,7 @@ def _cut(
     folder: Path,
     options: ClipsOptions,
     detector: Detector,
+    identity: IdentityStage,
     on_start: Callable[[VideoMeta, int], None] | None,
     on_frame: Callable[[int], None] | None,
 ) -> ClipsResult:
@@ -189,8 +197,9 @@ def _cut(
     sink = ClipFolder(folder, Path(meta.path).stem, meta.fps, options.tubelets, str(meta.path))
     label = options.labels.index(options.placeholder) if options.placeholder is not None else None
     stream = TrackedStream(
-        meta, detector, options.tracker, start_s=options.start_s, end_s=options.end_s, full=True, on_frame=on_frame
-    )
+        meta, detector, options.tracker, start_s=options.start_s, end_s=options.end_s, full=True, on_frame=on_frame,
+        identity=identity,
+    )  # fmt: skip
     if on_start:
         on_start(meta, expected_frames(meta, options.start_s, options.end_s))
     started = time.perf_counter()
