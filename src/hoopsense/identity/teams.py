@@ -30,8 +30,7 @@ Method
 * **Groups**: identities seen at least ``min_samples`` frames are grouped by
   average-linkage agglomerative clustering cut at ``merge_distance``, so the
   number of groups comes from the data (two teams, maybe referees, maybe
-  crowd or staff). Deterministic: no random start, no dependence on the
-  order of the identities.
+  crowd or staff). Deterministic: nothing random anywhere.
 * **Teams**: the groups with the most frames seen in total (a team's players
   are on screen most), each with at least ``min_team_size`` identities and
   the second at least ``min_separation`` from the first; a small group that
@@ -88,7 +87,7 @@ _BACKGROUND_REGIONS = ((0.0, 0.12, 0.10, 0.60), (0.88, 1.0, 0.10, 0.60))
 _BACKGROUND_DISTANCE = 8.0  # shirt pixels closer than this (weighted Lab) to the background colour are dropped
 _MIN_BODY_FRACTION = 0.4  # ... unless fewer than this fraction would be left (a shirt the colour of the floor)
 _MODE_RADIUS, _MODE_STEPS, _MODE_SEEDS = 12.0, 5, 16  # the jersey's main colour: densest seed, then mean-shift
-_MODE_PIXELS = 2048  # larger regions are subsampled (evenly) for the main colour
+_MODE_PIXELS = 600  # larger regions are subsampled (evenly) for the main colour
 
 # Embedding: lightness counts half as much as hue / chroma; chroma C becomes C0 ln(1 + C / C0).
 _L_WEIGHT = 0.5
@@ -102,8 +101,14 @@ _REFEREE_CHROMA, _TROUSERS_L, _SHIRT_OVER_TROUSERS = 20.0, 35.0, 20.0
 
 
 def _lab(pixels_bgr: np.ndarray) -> np.ndarray:
-    """Float32 CIE Lab (L 0-100, a/b about -128..127) of uint8 BGR pixels of any shape (..., 3)."""
-    return cv2.cvtColor(pixels_bgr.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+    """Float32 CIE Lab (L 0-100, a and b about -128..127) of uint8 BGR pixels ``(H, W, 3)``.
+
+    OpenCV's 8-bit conversion (a table lookup, fast on the small regions used here) is rescaled; it is exact to
+    about half a unit."""
+    lab = cv2.cvtColor(np.ascontiguousarray(pixels_bgr), cv2.COLOR_BGR2Lab).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    return lab
 
 
 def jersey_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -116,24 +121,25 @@ def jersey_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     The layout is described in the module docstring.
     """
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image must be (H, W, 3) BGR uint8, got shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) BGR uint8, got shape {image.shape} {image.dtype}")
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    height, width = image.shape[:2]
     out = np.zeros((len(boxes), N_FEATURES), dtype=np.float32)
     for i, box in enumerate(boxes):
-        shirt = _lab(_crop(image, box, _SHIRT_REGION))
-        lower = _lab(_crop(image, box, _LOWER_REGION)).reshape(-1, 3)
-        sides = np.concatenate(
-            [_lab(_crop(image, box, region)).reshape(-1, 3) for region in _BACKGROUND_REGIONS], axis=0
-        )
-        background = np.median(sides, axis=0)
+        regions = [_bounds(box, frac, width, height) for frac in (_SHIRT_REGION, _LOWER_REGION, *_BACKGROUND_REGIONS)]
+        x0, y0 = min(r[0] for r in regions), min(r[2] for r in regions)
+        x1, y1 = max(r[1] for r in regions), max(r[3] for r in regions)
+        lab = _lab(image[y0:y1, x0:x1])  # one conversion for the whole box
+        shirt, lower, *sides = (lab[ya - y0 : yb - y0, xa - x0 : xb - x0] for xa, xb, ya, yb in regions)
+        background = np.median(np.concatenate([side.reshape(-1, 3) for side in sides]), axis=0)
         pixels = shirt.reshape(-1, 3)
         body = _weighted_norm(pixels - background) > _BACKGROUND_DISTANCE
         if body.mean() >= _MIN_BODY_FRACTION:
             pixels = pixels[body]
         light = shirt[..., 0]
         out[i, _SHIRT] = _dominant(pixels)
-        out[i, _LOWER] = _dominant(lower)
+        out[i, _LOWER] = _dominant(lower.reshape(-1, 3))
         gx = np.abs(np.diff(light, axis=1)).mean() if light.shape[1] > 1 else 0.0
         gy = np.abs(np.diff(light, axis=0)).mean() if light.shape[0] > 1 else 0.0
         out[i, _STRIPES] = max(0.0, float(gx - gy))
@@ -141,9 +147,11 @@ def jersey_features(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _crop(image: np.ndarray, box: np.ndarray, frac: tuple[float, float, float, float]) -> np.ndarray:
-    """The BGR pixels of a sub-region of ``box`` (fractions ``(x0, x1, y0, y1)``), inside the frame, at least 1x1."""
-    height, width = image.shape[:2]
+def _bounds(
+    box: np.ndarray, frac: tuple[float, float, float, float], width: int, height: int
+) -> tuple[int, int, int, int]:
+    """Pixel bounds ``(x0, x1, y0, y1)`` of a sub-region of ``box`` (fractions ``(x0, x1, y0, y1)`` of its size),
+    inside a ``width`` x ``height`` frame and at least 1x1 (a degenerate box gives its nearest pixel)."""
     x1, y1, x2, y2 = (float(v) if np.isfinite(v) else 0.0 for v in box)
     x1, x2 = sorted((x1, x2))
     y1, y2 = sorted((y1, y2))
@@ -152,7 +160,7 @@ def _crop(image: np.ndarray, box: np.ndarray, frac: tuple[float, float, float, f
     ya = int(np.clip(np.floor(y1 + frac[2] * bh), 0, height - 1))
     xb = int(np.clip(np.ceil(x1 + frac[1] * bw), xa + 1, width))
     yb = int(np.clip(np.ceil(y1 + frac[3] * bh), ya + 1, height))
-    return image[ya:yb, xa:xb]
+    return xa, xb, ya, yb
 
 
 def _dominant(pixels: np.ndarray) -> np.ndarray:
@@ -163,13 +171,15 @@ def _dominant(pixels: np.ndarray) -> np.ndarray:
         pixels = pixels[:: -(-len(pixels) // _MODE_PIXELS)]
     order = np.argsort(pixels[:, 0], kind="stable")
     seeds = np.concatenate([np.median(pixels, axis=0)[None], pixels[order[:: max(1, len(order) // _MODE_SEEDS)]]])
-    density = [(_weighted_norm(pixels - seed) <= _MODE_RADIUS).sum() for seed in seeds]
+    density = (_weighted_norm(pixels[None] - seeds[:, None]) <= _MODE_RADIUS).sum(axis=1)
     centre = seeds[int(np.argmax(density))]
     for _ in range(_MODE_STEPS):
         near = pixels[_weighted_norm(pixels - centre) <= _MODE_RADIUS]
         if len(near) == 0:
             break
-        centre = near.mean(axis=0)
+        moved, centre = centre, near.mean(axis=0)
+        if np.abs(centre - moved).max() < 0.1:
+            break
     return centre
 
 
@@ -179,8 +189,10 @@ def _weighted_norm(lab: np.ndarray) -> np.ndarray:
 
 
 def feature_colour(feature: np.ndarray) -> str:
-    """The ``"#rrggbb"`` shirt colour of a :func:`jersey_features` row (or of a mean of rows)."""
-    lab = np.asarray(feature, dtype=np.float32).reshape(-1)[_SHIRT].reshape(1, 1, 3)
+    """The ``"#rrggbb"`` shirt colour of a :func:`jersey_features` row (or of a mean of rows); missing (NaN)
+    values read as 0."""
+    lab = np.nan_to_num(np.asarray(feature, dtype=np.float32).reshape(-1)[_SHIRT], posinf=0, neginf=0)
+    lab = lab.reshape(1, 1, 3)
     bgr = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR).reshape(3)
     b, g, r = (int(round(float(np.clip(v, 0, 1)) * 255)) for v in bgr)
     return f"#{r:02x}{g:02x}{b:02x}"
@@ -266,7 +278,7 @@ class TeamConfig:
 class TeamModel:
     """Team and referee means of one game, fitted without labels by :meth:`fit`.
 
-    ``centres``: float32 ``(K, F)`` mean features of the groups named in ``names``:
+    ``centres``: float32 ``(K, N_FEATURES)`` mean features of the groups named in ``names``:
     ``"A"``, ``"B"``, maybe ``"referee"``, then any number of ``"other"`` groups
     (looks seen in the game that are neither, such as a coach's suit).
     """
@@ -284,7 +296,7 @@ class TeamModel:
     def fit(cls, features: np.ndarray, samples: np.ndarray, config: TeamConfig | None = None) -> TeamModel | None:
         """Find the two teams (and the referees, when there are any) among the identities of one game.
 
-        ``features``: float ``(M, F)``, one mean :func:`jersey_features` row per identity;
+        ``features``: float ``(M, N_FEATURES)``, one mean :func:`jersey_features` row per identity;
         ``samples``: ``(M,)`` frames each identity was seen (its weight and reliability).
         Returns None when there is too little to tell two teams apart: fewer than
         ``min_identities`` identities seen ``min_samples`` times, no two groups of
@@ -347,16 +359,18 @@ class TeamModel:
         return cls(np.asarray(centres, dtype=np.float32), tuple(names), config)
 
     def assign(self, feature: np.ndarray, samples: int) -> Team:
-        """The side of one identity from its mean ``feature`` (``(F,)`` float) and the frames it was seen.
+        """The side of one identity from its mean ``feature`` (``(N_FEATURES,)`` float) and the frames it was seen.
 
         Seen fewer than ``min_samples`` frames, farther than ``max_distance``
         from every team and the referees, or nearest to a group of other people
         seen in the game: ``"other"``. Teams get their mean colour, referees and
         others their own.
         """
-        own = feature_colour(feature)
         f = np.asarray(feature, dtype=np.float64).reshape(-1)
-        if samples < self.config.min_samples or f.shape != (N_FEATURES,) or not np.isfinite(f).all():
+        if f.shape != (N_FEATURES,):
+            raise ValueError(f"feature must have {N_FEATURES} values, got shape {np.shape(feature)}")
+        own = feature_colour(f)
+        if samples < self.config.min_samples or not np.isfinite(f).all():
             return Team("other", own)
         distances = [_distance(f, c) for c in self.centres]
         k = int(np.argmin(distances))
@@ -373,7 +387,7 @@ def assign_teams(
 ) -> dict[int, Team]:
     """Fit a :class:`TeamModel` on the identities of one game and assign each a :class:`Team`.
 
-    ``features``: ``{identity: (F,) mean jersey feature}``; ``samples``: ``{identity: frames seen}``
+    ``features``: ``{identity: (N_FEATURES,) mean jersey feature}``; ``samples``: ``{identity: frames seen}``
     (an identity missing from ``samples`` counts as seen 0 times). When the teams
     cannot be told apart, every identity is ``"other"`` with its own colour.
     """
