@@ -143,4 +143,5 @@ class OSNet(nn.Module):
 def osnet_x0_25(num_classes: int = 0) -> OSNet:
     """OSNet x0.25 (stage widths 16, 64, 96, 128; 512-d embedding), randomly initialised; without a
     classifier when ``num_classes`` is 0."""
-    return OSNet(tuple(w // 4 for w in _WIDTHS_X1), num_classes=num_classes)  # type: ignore[arg-type]
+    c0, c1, c2, c3 = (w // 4 for w in _WIDTHS_X1)
+    return OSNet((c0, c1, c2, c3), num_classes=num_classes)

@@ -22,7 +22,7 @@ import numpy as np
 
 from hoopsense.devices import check_device_name, pick_device
 from hoopsense.errors import ConfigError, WeightsError
-from hoopsense.weights import cache_dir, resolve
+from hoopsense.weights import cached_path, get_spec, resolve
 from hoopsense.weights.cache import offline
 
 if TYPE_CHECKING:
@@ -61,7 +61,10 @@ def _check_inputs(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         raise ConfigError(f"image must be a BGR uint8 array of shape (H, W, 3), got {got}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ConfigError(f"image must not be empty, got shape {image.shape}")
-    arr = np.asarray(boxes, dtype=np.float64)
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"boxes must be an (N, 4) array of xyxy pixels ({exc})") from exc
     if arr.size == 0:
         return arr.reshape(0, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
@@ -91,7 +94,7 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size_hw: tuple[int, int]) -> np
     h, w = size_hw
     out = np.empty((len(boxes), h, w, 3), np.uint8)
     for i, (x0, y0, x1, y1) in enumerate(pixel_boxes(boxes, image.shape[1], image.shape[0])):
-        crop = image[y0:y1, x0:x1]
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])  # OpenCV refuses views with negative strides
         out[i] = cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
     return out
 
@@ -199,14 +202,17 @@ class OsnetEmbedder:
 
         resolved = pick_device(device)
         providers: list[Any] = ["CPUExecutionProvider"]
+        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        if device == "auto" and not has_cuda:
+            resolved = "cpu"
         if resolved.startswith("cuda"):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
+            if not has_cuda:
                 raise ConfigError(
                     f"device {device}: this onnxruntime has no CUDA support; use device cpu, or the .pth weights "
                     f"(torch runs them on CUDA)",
                     field="OsnetEmbedder.device",
                 )
-            providers = [("CUDAExecutionProvider", {"device_id": int(resolved.partition(":")[2] or 0)})]
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(resolved.partition(":")[2] or 0)}))
         elif resolved != "cpu":
             raise ConfigError(f"device {device}: onnxruntime runs on cpu or cuda here", field="OsnetEmbedder.device")
         options = ort.SessionOptions()
@@ -223,13 +229,19 @@ class OsnetEmbedder:
                 f"re-ID weights {self.path} are not OSNet x0.25: expected input [N, 3, 256, 128] and a 512-d "
                 f"output, got inputs {[list(i.shape) for i in inputs]} and outputs {[list(o.shape) for o in outputs]}"
             )
-        batch = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else self.batch_size
+        fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None  # the shared file's is 1
+        batch = fixed or self.batch_size
         input_name = inputs[0].name
         self.name = f"{self.path.stem} (onnxruntime, {'cuda' if resolved.startswith('cuda') else 'cpu'})"
 
         def run(x: np.ndarray) -> np.ndarray:
-            parts = [session.run(None, {input_name: x[s]})[0] for s in _chunks(len(x), batch)]
-            return np.concatenate(parts, axis=0).reshape(len(x), -1)
+            parts = []
+            for s in _chunks(len(x), batch):
+                chunk = x[s]
+                if fixed and len(chunk) < fixed:  # a fixed batch larger than what is left: pad it
+                    chunk = np.concatenate([chunk, np.zeros((fixed - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+                parts.append(session.run(None, {input_name: chunk})[0].reshape(len(chunk), -1)[: s.stop - s.start])
+            return np.concatenate(parts, axis=0)
 
         return run
 
@@ -282,7 +294,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
         raise WeightsError(
             f"cannot load re-ID weights {path}: not a readable torch state dict ({_first_line(exc)})"
-        ) from None
+        ) from exc
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -323,11 +335,13 @@ def load_embedder(weights: str | Path | None, device: str = "cpu") -> tuple[Embe
         try:
             path = resolve(DEFAULT_WEIGHTS, what="re-ID weights")
         except WeightsError:
-            why = "not in the cache and HOOPSENSE_OFFLINE is set" if offline() else "they could not be downloaded"
+            spec = get_spec(DEFAULT_WEIGHTS)
+            where = cached_path(spec) if spec is not None else DEFAULT_WEIGHTS
+            why = "not in the cache and HOOPSENSE_OFFLINE is set" if offline() else "the download failed"
             note = (
-                f"re-ID weights {DEFAULT_WEIGHTS} are unavailable ({why}): players are re-identified by colour "
-                f"histograms instead, which is less reliable; give a local file with --reid PATH (.onnx or .pth), "
-                f"or put it in {cache_dir()}"
+                f"re-ID weights {DEFAULT_WEIGHTS} are unavailable ({why}): fragments are linked by colour histograms "
+                f"instead, which is less reliable; give a local file with --reid PATH (.onnx or .pth) or put it at "
+                f"{where}"
             )
             return ColourEmbedder(), note
         return OsnetEmbedder(path, device=device), None

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+#: What a weights file is for: person/ball detection, action recognition, person re-identification.
+TASKS = ("detector", "recognizer", "reid")
+
 
 @dataclass(frozen=True)
 class WeightSpec:
@@ -33,8 +36,8 @@ class WeightSpec:
         digest = self.sha256.lower()
         if len(digest) < 8 or len(digest) > 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"sha256 must be 8 to 64 hex characters, got {self.sha256!r}")
-        if self.task not in ("detector", "recognizer"):
-            raise ValueError(f"task must be 'detector' or 'recognizer', got {self.task!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(map(repr, TASKS))}, got {self.task!r}")
 
 
 _COCO_DETECTOR = MappingProxyType({"classes": {"person": 0, "sports ball": 32}, "licence": "AGPL-3.0"})
@@ -57,6 +60,33 @@ SPECS: tuple[WeightSpec, ...] = (
         task="detector",
         description="Ultralytics YOLO11s, COCO (more accurate, about 3x slower)",
         metadata=_COCO_DETECTOR,
+    ),
+    # The torchreid-format .pth of the same name in that repository (strong_sort/deep/checkpoint/) holds other
+    # weights of the same architecture (their embeddings agree only to a cosine of about 0.5); hoopsense loads it
+    # too, by path (--reid PATH), in torch.
+    WeightSpec(
+        name="osnet_x0_25_msmt17",
+        url=(
+            "https://github.com/HuyAIHub/PPE_Detection/raw/2feee103d8501905a501f7411229b1cb511aaae4/"
+            "weights/osnet_x0_25_msmt17.onnx"
+        ),
+        sha256="c61799fb79be8959f950590604c6d7a097c7c0aac7aca2baa49b09406ecb5829",
+        filename="osnet_x0_25_msmt17.onnx",
+        task="reid",
+        description=(
+            "OSNet x0.25 person re-ID, MSMT17, ONNX (default re-ID embedder: in onnxruntime 3x or more faster "
+            "per crop on CPU than the torchreid .pth in torch, and as good at re-identifying; bench_reid.py)"
+        ),
+        metadata=MappingProxyType(
+            {
+                "input_hw": (256, 128),
+                "colour": "RGB",
+                "mean": (0.485, 0.456, 0.406),
+                "std": (0.229, 0.224, 0.225),
+                "dim": 512,
+                "licence": "MIT",
+            }
+        ),
     ),
 )
 
