@@ -67,6 +67,7 @@ def write_report(run: Path, out: Path | None = None, *, embed: str = "auto") -> 
     ``out`` defaults to ``<stem>.report.html`` beside the run. The annotated
     video is embedded when ``embed`` is ``always``, or ``auto`` and it is at
     most 25 MB; otherwise the page links to it by a path relative to the page.
+    The players' thumbnails (the run's gallery) are always embedded.
     Only files in the run's own folder are read; the page never replaces one
     of them.
     """

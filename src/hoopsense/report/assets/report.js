@@ -1,13 +1,21 @@
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("report-data").textContent);
-  const LANE_H = 22, PAGE = 100;
+  const PAGE = 100;
   const $ = (id) => document.getElementById(id);
   const video = $("video"), lanes = $("lanes"), cursor = $("cursor"), box = $("lane-box");
   const offset = DATA.offset || 0, duration = Math.max(DATA.duration || 0, 1e-3);
   const EV = DATA.events; // [player, label, start, end, confidence]
   const labels = DATA.labels, colours = DATA.colours, recognized = DATA.recognized;
-  const players = DATA.players;
+  const players = DATA.players; // in group order when the run has teams
+  const groups = DATA.groups || [], grouped = groups.length > 0;
+  const groupOf = new Map();
+  for (const g of groups) for (const id of g.players) groupOf.set(id, g);
+  const thumbnails = players.some((p) => p.thumbnail);
+  const LANE_H = thumbnails ? 44 : 22, HEAD_H = 24; // lanes grow to show the player's picture
+  document.documentElement.style.setProperty("--lane-h", `${LANE_H}px`);
+  document.documentElement.style.setProperty("--head-h", `${HEAD_H}px`);
+  if (grouped || thumbnails) document.documentElement.style.setProperty("--names-w", grouped ? "200px" : "110px");
   const byPlayer = new Map(players.map((p) => [p.id, []]));
   EV.forEach((e, i) => { if (byPlayer.has(e[0])) byPlayer.get(e[0]).push(i); });
   for (const list of byPlayer.values()) list.sort((a, b) => EV[a][2] - EV[b][2]);
@@ -36,8 +44,28 @@
     list.append(label);
     return input;
   }
+  function swatch(colour) {
+    const sw = document.createElement("span");
+    sw.className = "swatch"; sw.style.background = colour;
+    return sw;
+  }
+  function groupHead(g, tag) { // "Team A · 5 players" with the team's colour
+    const head = document.createElement(tag);
+    head.className = "group-head"; head.dataset.team = g.team;
+    if (g.colour) head.append(swatch(g.colour));
+    const name = document.createElement("strong"); name.textContent = g.name;
+    const count = document.createElement("span"); count.className = "muted";
+    count.textContent = ` · ${g.players.length} player${g.players.length === 1 ? "" : "s"}`;
+    head.append(name, count);
+    return head;
+  }
   const playerList = $("player-list"), actionList = $("action-list");
-  for (const p of players) checkbox(playerList, "player", p.id, p.colour, `#${p.id}`, true);
+  let lastGroup = null;
+  for (const p of players) {
+    const g = groupOf.get(p.id);
+    if (g && g !== lastGroup) { playerList.append(groupHead(g, "div")); lastGroup = g; }
+    checkbox(playerList, "player", p.id, p.colour, `#${p.id}`, true);
+  }
   if (recognized) labels.forEach((name, i) => checkbox(actionList, "action", i, colours[i], name, true));
   else { $("action-filter").hidden = true; $("conf-label").hidden = true; }
   playerList.addEventListener("change", (ev) => { toggle(state.players, Number(ev.target.value), ev.target.checked); refresh(); });
@@ -68,9 +96,38 @@
     return lo;
   };
   const xOf = (t, width) => ((t - state.w0) / (state.w1 - state.w0)) * width;
+  const nameCache = new Map(); // the names column's elements, made once (thumbnails are decoded once)
+  function nameOf(key, make) {
+    if (!nameCache.has(key)) nameCache.set(key, make());
+    return nameCache.get(key);
+  }
+  function laneName(p) {
+    const name = document.createElement("div");
+    name.className = "lane-name"; name.dataset.player = String(p.id);
+    if (p.thumbnail) {
+      const img = document.createElement("img");
+      img.className = "thumb"; img.alt = `#${p.id}`; img.src = p.thumbnail;
+      name.append(img);
+    } else if (thumbnails) { // keep the names in line with those that have a picture
+      const none = document.createElement("span"); none.className = "thumb"; name.append(none);
+    }
+    name.append(swatch(p.colour), document.createTextNode(`#${p.id}`));
+    return name;
+  }
+  // Rows from the top of the lanes: a header before each team's first shown lane, then the lanes.
+  function layout() {
+    const rows = [];
+    let y = 0, last = null;
+    for (const p of shownPlayers()) {
+      const g = groupOf.get(p.id);
+      if (g && g !== last) { rows.push({ group: g, y, h: HEAD_H }); y += HEAD_H; last = g; }
+      rows.push({ player: p, y, h: LANE_H }); y += LANE_H;
+    }
+    return { rows, height: y };
+  }
   function draw() {
-    const shown = shownPlayers(), dpr = window.devicePixelRatio || 1;
-    const width = box.clientWidth, height = Math.max(shown.length, 1) * LANE_H;
+    const { rows, height: rowsHeight } = layout(), dpr = window.devicePixelRatio || 1;
+    const width = box.clientWidth, height = Math.max(rowsHeight, LANE_H);
     box.style.height = `${height}px`;
     for (const c of [lanes, cursor]) { c.width = Math.round(width * dpr); c.height = Math.round(height * dpr); c.style.width = `${width}px`; c.style.height = `${height}px`; }
     const g = lanes.getContext("2d");
@@ -78,20 +135,26 @@
     g.clearRect(0, 0, width, height);
     const names = $("lane-names");
     names.replaceChildren();
-    let drawn = 0;
-    shown.forEach((p, row) => {
-      const y = row * LANE_H;
-      const name = document.createElement("div");
-      const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = p.colour;
-      name.append(sw, document.createTextNode(`#${p.id}`));
-      names.append(name);
-      if (row % 2) { g.fillStyle = "#f8f9fb"; g.fillRect(0, y, width, LANE_H); }
+    let drawn = 0, lane = 0;
+    for (const r of rows) {
+      const y = r.y;
+      if (r.group) {
+        names.append(nameOf(r.group, () => groupHead(r.group, "div")));
+        g.fillStyle = "#eef1f5"; g.fillRect(0, y, width, r.h);
+        if (r.group.colour) { g.fillStyle = r.group.colour; g.fillRect(0, y + r.h - 3, width, 3); }
+        continue;
+      }
+      const p = r.player;
+      names.append(nameOf(p, () => laneName(p)));
+      if (lane++ % 2) { g.fillStyle = "#f8f9fb"; g.fillRect(0, y, width, LANE_H); }
       g.fillStyle = recognized ? "#d8dde6" : p.colour;
       g.globalAlpha = recognized ? 1 : 0.55;
+      const mid = y + LANE_H / 2;
       for (const [a, b] of p.visible) {
         if (b < state.w0 || a > state.w1) continue;
         const x0 = xOf(a, width), x1 = xOf(b, width);
-        g.fillRect(x0, y + (recognized ? 9 : 4), Math.max(1, x1 - x0), recognized ? 4 : LANE_H - 8);
+        if (recognized) g.fillRect(x0, mid - 2, Math.max(1, x1 - x0), 4);
+        else g.fillRect(x0, y + 4, Math.max(1, x1 - x0), LANE_H - 8);
       }
       g.globalAlpha = 1;
       const list = byPlayer.get(p.id);
@@ -105,7 +168,7 @@
         if (state.current.has(i)) { g.strokeStyle = "#111"; g.lineWidth = 2; g.strokeRect(x0 + 1, y + 2, Math.max(1, x1 - x0 - 2), LANE_H - 4); }
         drawn++;
       }
-    });
+    }
     state.drawn = drawn;
     ruler(width);
     drawCursor();
@@ -171,9 +234,9 @@
     tick();
   }
   function hit(x, y) {
-    const shown = shownPlayers(), row = Math.floor(y / LANE_H);
-    if (row < 0 || row >= shown.length) return null;
-    const t = state.w0 + (x / box.clientWidth) * (state.w1 - state.w0), list = byPlayer.get(shown[row].id);
+    const row = layout().rows.find((r) => r.player && y >= r.y && y < r.y + r.h);
+    if (!row) return null;
+    const t = state.w0 + (x / box.clientWidth) * (state.w1 - state.w0), list = byPlayer.get(row.player.id);
     const tol = (2 / box.clientWidth) * (state.w1 - state.w0);
     for (let k = firstEnding(list, t - tol); k < list.length && EV[list[k]][2] <= t + tol; k++) if (passes(list[k])) return { event: list[k], t };
     return { event: null, t };
@@ -263,6 +326,7 @@
     head.replaceChildren(); body.replaceChildren();
     const hr = document.createElement("tr");
     const cols = recognized ? ["player", "events", ...labels.filter((_, i) => state.actions.has(i)).map((l) => `${l} (s)`)] : ["player", "visible (s)", "first seen", "last seen"];
+    if (grouped) cols.splice(1, 0, "team");
     for (const c of cols) { const th = document.createElement("th"); th.textContent = c; hr.append(th); }
     head.append(hr);
     const shownActions = labels.map((_, i) => i).filter((i) => state.actions.has(i));
@@ -270,6 +334,7 @@
       const tr = document.createElement("tr");
       const td = document.createElement("td"), sw = document.createElement("span");
       sw.className = "swatch"; sw.style.background = p.colour; td.append(sw, document.createTextNode(`#${p.id}`)); tr.append(td);
+      if (grouped) cell(tr, groupOf.has(p.id) ? groupOf.get(p.id).name : "");
       if (recognized) {
         const time = new Map(), list = byPlayer.get(p.id).filter(passes);
         for (const i of list) time.set(EV[i][1], (time.get(EV[i][1]) || 0) + EV[i][3] - EV[i][2]);
@@ -308,12 +373,15 @@
   // Hooks for tests and tools: where a segment is drawn, and what the page shows.
   window.hoopsense = {
     segmentBox(i) {
-      const shown = shownPlayers(), row = shown.findIndex((p) => p.id === EV[i][0]);
-      if (row < 0 || !passes(i) || EV[i][3] < state.w0 || EV[i][2] > state.w1) return null;
+      const row = layout().rows.find((r) => r.player && r.player.id === EV[i][0]);
+      if (!row || !passes(i) || EV[i][3] < state.w0 || EV[i][2] > state.w1) return null;
       const width = box.clientWidth, x0 = Math.max(0, xOf(EV[i][2], width)), x1 = Math.min(width, xOf(EV[i][3], width));
-      return { x: x0, y: row * LANE_H + 3, width: Math.max(1, x1 - x0), height: LANE_H - 6 };
+      return { x: x0, y: row.y + 3, width: Math.max(1, x1 - x0), height: LANE_H - 6 };
     },
-    state: () => ({ lanes: shownPlayers().length, drawn: state.drawn, rows: state.rows.length, current: [...state.current], window: [state.w0, state.w1], cursorX: state.cursorX }),
+    state: () => ({
+      lanes: shownPlayers().length, groups: layout().rows.filter((r) => r.group).map((r) => r.group.team),
+      drawn: state.drawn, rows: state.rows.length, current: [...state.current], window: [state.w0, state.w1], cursorX: state.cursorX,
+    }),
     csv: csvText,
   };
   refresh();
