@@ -315,10 +315,10 @@ def run_config(dataset: Dataset, name: str, spec: str, flags: dict, min_height: 
         outcome.process_s += info["process_s"]
         for stage, seconds in info["stage_s"].items():
             key = stage.lower()
-            if "reid" in key or "re-id" in key or "identity" in key:
-                reid, seen_reid = reid + seconds, True
-            elif "team" in key:
+            if "team" in key:
                 team, seen_team = team + seconds, True
+            elif "reid" in key or "re-id" in key or "identity" in key:
+                reid, seen_reid = reid + seconds, True
     outcome.reid_s = reid if seen_reid else None
     outcome.team_s = team if seen_team else None
     score(dataset, results, outcome)
