@@ -60,13 +60,16 @@ def write_run(
     gallery: str | None = "game.players",
     old_format: bool = False,
     video: Path | None = None,
+    record_colours: bool = True,
 ) -> Path:
     """Write ``game.run.json``, ``game.tracks.csv`` and (``timeline``) ``game.timeline.json`` into
     ``folder`` and return the run.json's path.
 
     ``old_format`` writes the files of releases before identities (no ``track_id``/``team``
     columns, no identity section, no gallery); ``teams=False`` those of a run with
-    ``--teams off``; ``gallery`` names the thumbnails folder in the record (None: no gallery).
+    ``--teams off``; ``gallery`` names the thumbnails folder in the record (None: no gallery);
+    ``record_colours=False`` leaves the team and player colours out of the record's identity
+    section (as the first releases with teams did).
     ``video`` is copied in as ``game.mp4``.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -135,6 +138,9 @@ def write_run(
             **({"team_counts": counts} if teams else {}),
             "keep_referees": True,
         }
+        if teams and record_colours:
+            record["identity"]["team_colours"] = {**TEAM_COLOURS, "referee": OWN_COLOUR[5], "other": OWN_COLOUR[3]}
+            record["identity"]["player_colours"] = {str(pid): c for pid, c in PLAYER_COLOUR.items()}
     (folder / "game.run.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
 
     if timeline:

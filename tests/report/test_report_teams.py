@@ -14,6 +14,7 @@ from run_fixtures import (
     GOOD_THUMBNAILS,
     GROUP_ORDER,
     OWN_COLOUR,
+    PLAYER_COLOUR,
     TEAM_COLOURS,
     TEAM_OF,
     jpeg,
@@ -23,7 +24,6 @@ from run_fixtures import (
 
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.render import player_colour
-from hoopsense.pipeline.run_files import RunFiles
 from hoopsense.report.data import (
     NO_TEAM_COLOUR,
     THUMBNAIL_LIMIT,
@@ -179,8 +179,18 @@ def test_runs_with_teams_off_keep_palette_colours_and_show_thumbnails(tmp_path):
     assert {p.player_id for p in data.players if p.thumbnail} == set(GOOD_THUMBNAILS)
 
 
-def test_tracking_only_runs_take_teams_from_the_tracks(tmp_path):
-    run = write_run(tmp_path, timeline=False)
+def test_tracking_only_runs_take_teams_from_the_tracks_and_colours_from_the_record(tmp_path):
+    data, _ = report_data(write_run(tmp_path, timeline=False))
+    assert not data.recognized and [p.player_id for p in data.players] == GROUP_ORDER
+    assert [(g.team, g.colour) for g in data.groups] == [
+        ("A", TEAM_COLOURS["A"]), ("B", TEAM_COLOURS["B"]), ("other", GREY), ("referee", OWN_COLOUR[5])
+    ]  # fmt: skip
+    colours = {p.player_id: p.colour for p in data.players}
+    assert colours == {pid: GREY if TEAM_OF[pid] in ("other", None) else PLAYER_COLOUR[pid] for pid in TEAM_OF}
+
+
+def test_tracking_only_runs_without_colours_in_the_record_take_teams_from_the_tracks(tmp_path):
+    run = write_run(tmp_path, timeline=False, record_colours=False)
     spans, teams = stream_tracks(tmp_path / "game.tracks.csv", 25.0)
     assert teams == {pid: t for pid, t in TEAM_OF.items() if t is not None} and set(spans) == set(TEAM_OF)
     data, _ = report_data(run)
@@ -216,9 +226,6 @@ def test_the_record_says_teams_were_on_even_when_no_player_got_one(tmp_path):
     run = write_run(tmp_path, timeline=False)
     text = (tmp_path / "game.tracks.csv").read_text()
     (tmp_path / "game.tracks.csv").write_text(re.sub(r",(A|B|referee|other),", ",,", text))
-    files = RunFiles.find(run)
-    if "identity" not in {f.name for f in dataclasses.fields(files.record)}:
-        pytest.skip("this release's run record keeps no identity section")
     data, _ = report_data(run)
     assert [g.team for g in data.groups] == ["other"] and all(p.colour == GREY for p in data.players)
 

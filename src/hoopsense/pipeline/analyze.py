@@ -167,6 +167,11 @@ def _identities(identity: IdentityStage, result: AnalysisResult, gallery: str | 
         if not identity.config.keep_referees:  # dropped from the outputs, still counted
             counts["referee"] = sum(1 for t in identity.teams.values() if t.name == "referee")
         result.identity["team_counts"] = dict(sorted(counts.items()))
+        # the colours the video draws, for readers of run.json alone (a tracking-only run has no timeline)
+        result.identity["team_colours"] = {name: t["colour"] for name, t in sorted(result.teams.items())}
+        result.identity["player_colours"] = {
+            str(pid): info["team_colour"] for pid, info in result.identities.items() if info.get("team_colour")
+        }
 
 
 def _write_gallery(outputs: OutputSet, paths: OutputPaths, identity: IdentityStage, result: AnalysisResult) -> None:

@@ -192,6 +192,7 @@ def report_data(path: Path) -> tuple[ReportData, RunFiles]:
     teams = _Teams(row_teams)
     identity = getattr(record, "identity", None)  # the run record's identity section, in runs that have one
     teams.on = isinstance(identity, dict) and identity.get("teams") is True
+    teams.read_identity(identity)
     timeline_path = run.path("timeline_json") if record.outputs.get("timeline_json") else None
     if timeline_path is not None:
         if not timeline_path.is_file():
@@ -246,15 +247,29 @@ class _Teams:
         self.team_colour: dict[str, str] = {}
         self.on = False  # the run gave teams (even when none could be told apart)
 
+    def read_identity(self, identity: Any) -> None:
+        """The team and player colours of the run record's identity section (runs without a timeline)."""
+        if not isinstance(identity, dict):
+            return
+        self._read_team_colours(identity.get("team_colours"))
+        players = identity.get("player_colours")
+        for pid, value in players.items() if isinstance(players, dict) else ():
+            colour = _colour(value)
+            if colour is not None and isinstance(pid, str) and pid.isdigit():
+                self.player_colour[int(pid)] = colour
+
+    def _read_team_colours(self, teams: Any) -> None:
+        for name, colour in teams.items() if isinstance(teams, dict) else ():
+            colour = _colour(colour.get("colour") if isinstance(colour, dict) else colour)
+            if name in TEAM_NAMES and colour is not None:
+                self.team_colour[name] = colour
+
     def read_timeline(self, doc: Any) -> None:
         """The optional team fields of a ``timeline.json``; a field of the wrong type is ignored."""
         teams = doc.get("teams") if isinstance(doc, dict) else None
         if isinstance(teams, dict):
             self.on = self.on or bool(teams)
-            for name, info in teams.items():
-                colour = _colour(info.get("colour")) if isinstance(info, dict) else None
-                if name in TEAM_NAMES and colour is not None:
-                    self.team_colour[name] = colour
+            self._read_team_colours(teams)
         players = doc.get("players") if isinstance(doc, dict) else None
         for p in players if isinstance(players, list) else []:
             if not isinstance(p, dict) or "team" not in p or not isinstance(p.get("player_id"), int):
