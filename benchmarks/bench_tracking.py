@@ -70,8 +70,11 @@ DEFAULT_CONFIGS: list[tuple[str, str]] = [
     ("bytetrack", "--tracker bytetrack --reid off --teams off"),
     ("botsort", "--tracker botsort --reid off --teams off"),
     ("ocsort", "--tracker ocsort --reid off --teams off"),
+    ("bytetrack + colour re-ID", "--tracker bytetrack --reid colour --teams off"),
     ("botsort + colour re-ID", "--tracker botsort --reid colour --teams off"),
+    ("bytetrack + OSNet re-ID", f"--tracker bytetrack --reid {REID_ONNX} --teams off"),
     ("botsort + OSNet re-ID", f"--tracker botsort --reid {REID_ONNX} --teams off"),
+    ("ocsort + OSNet re-ID", f"--tracker ocsort --reid {REID_ONNX} --teams off"),
     ("botsort + OSNet re-ID + teams", f"--tracker botsort --reid {REID_ONNX} --teams on"),
 ]
 METRICS = ["CLEAR", "HOTA", "Identity"]

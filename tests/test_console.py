@@ -34,4 +34,4 @@ def test_commands_use_plain_lines_without_a_terminal(shapes_video, tmp_path, cli
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert lines[0] == "note: no --recognizer given: tracking only (no actions, no timeline files)"
     # offline without re-ID weights: one more note, on one line however long
-    assert len(lines) == 2 and lines[1].startswith("note: re-ID weights") and lines[1].endswith("weights")
+    assert len(lines) == 2 and lines[1].startswith("note: re-ID weights") and "--reid PATH" in lines[1]

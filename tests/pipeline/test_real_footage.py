@@ -64,6 +64,33 @@ def test_nba_clip_players_keep_their_ids(nba_run):
     assert late_births <= 2
 
 
+def test_nba_clip_teams_and_referees(nba_run):
+    """Lakers (gold) and Warriors (blue) are told apart without labels, and both referees are found."""
+    import json
+
+    _, out = nba_run
+    record = json.loads(out.with_name("nba.run.json").read_text())
+    identity = record["identity"]
+    counts = identity["team_counts"]
+    print(f"\nnba teams: {counts}, colours {identity['team_colours']}")
+    assert counts.get("A", 0) >= 3 and counts.get("B", 0) >= 4 and counts.get("referee", 0) == 2
+    # a team's colour is its jersey's: one gold (red over blue), one blue (blue over red)
+    (r_a, _, b_a), (r_b, _, b_b) = (
+        tuple(int(identity["team_colours"][t][i : i + 2], 16) for i in (1, 3, 5)) for t in ("A", "B")
+    )
+    assert {r_a > b_a, r_b > b_b} == {True, False}
+    # a player's team never changes during the game, and the record, the tracks and the colours agree
+    tracks = read_tracks_csv(out.with_name("nba.tracks.csv"))
+    teams = {p["player_id"]: p["team"] for p in record["players"]}
+    for pid, team in teams.items():
+        assert set(tracks["team"][tracks["player_id"] == pid].tolist()) == {team or ""}, pid
+        if team in ("A", "B"):
+            assert identity["player_colours"][str(pid)] == identity["team_colours"][team]
+    # the long-visible people are nearly all players or referees (a few are crowd in the foreground)
+    long_seen = [p for p in record["players"] if p["frames"] >= 100]
+    assert sum(p["team"] in ("A", "B", "referee") for p in long_seen) >= 9
+
+
 def test_1080p_clip_part_end_to_end(tmp_path):
     video = need_asset(FOOTAGE / "gym_warmup_1080p.mp4")
     out = tmp_path / "gym.mp4"

@@ -12,8 +12,8 @@ from synth import make_video
 from hoopsense.cli import main
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.export import read_timeline_csv, read_tracks_csv
-from hoopsense.pipeline.render import action_colours, player_colour
-from hoopsense.report.data import report_data, stream_spans
+from hoopsense.pipeline.render import action_colours
+from hoopsense.report.data import NO_TEAM_COLOUR, report_data, stream_spans
 from hoopsense.report.page import json_for_script, render_html, write_report
 
 EVIL = "<script>window.__pwned=1</script>"
@@ -73,8 +73,11 @@ def test_report_data_matches_the_run_outputs(analysed):
     events = read_timeline_csv(analysed.with_name("game.timeline.csv"))
     assert data.recognized and data.labels == ("dribble", EVIL, "no_action") and data.background == "no_action"
     assert sorted(p.player_id for p in data.players) == sorted(set(tracks["player_id"].tolist()))
+    identity = json.loads(analysed.with_name("game.run.json").read_text())["identity"]
+    assert identity["teams"] is True  # the synthetic players all look alike: no team can be told apart
     for p in data.players:
-        assert p.colour == player_colour(p.player_id)  # the colour of the player's ellipse in the video
+        # the colour of the player's ellipse in the video: his team's, grey while it is unknown
+        assert p.colour == identity["player_colours"].get(str(p.player_id), NO_TEAM_COLOUR)
         frames = tracks["frame"][tracks["player_id"] == p.player_id]
         assert p.visible[0][0] == pytest.approx(frames.min() / 25) and p.visible[-1][1] == pytest.approx(
             (frames.max() + 1) / 25

@@ -115,6 +115,7 @@ class IdentityStage:
         self._warm = False
         self.refit_every = max(30, self.warmup_frames)
         self.teams: dict[int, Team] = {}  # identity -> its team, fixed when first released
+        self.team_colours: dict[str, str] = {}  # "A"/"B" -> the colour of its first player, one for the game
         self.dropped_referee_rows = 0
         self.released: dict[int, set[int]] = {}  # identity -> its fragments that reached the outputs
 
@@ -268,6 +269,10 @@ class IdentityStage:
         got = self._identity_colour(identity)
         if got is None:
             return None
+        from hoopsense.identity.teams import Team
+
         team = self._team_model.assign(got[0], got[1])
+        if team.name in ("A", "B"):  # refits move a team's mean a little: keep the colour the video started with
+            team = Team(team.name, self.team_colours.setdefault(team.name, team.colour))
         self.teams[identity] = team
         return team
