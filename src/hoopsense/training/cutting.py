@@ -57,7 +57,8 @@ SPACEJAM_LABELS = (
 class ClipsOptions:
     """``tubelets``: clip geometry (default 16 frames every 16 frames, so clips do not
     overlap); ``identity``: how tracker fragments become one player, as in ``analyze``
-    (no thumbnails), so the clips of a player carry the player id of an analysis; ``labels``: the label names; ``placeholder``: a label every clip starts with
+    (no thumbnails), so the clips of a player carry the player id of an analysis;
+    ``labels``: the label names; ``placeholder``: a label every clip starts with
     (None, the default: every clip starts unlabelled, ``null`` in ``annotation_dict.json``)."""
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
