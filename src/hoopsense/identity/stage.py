@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 REID_OFF = "off"
 REID_COLOUR = "colour"
-TEAMS = ("A", "B", "referee", "other")
-NO_TEAM_COLOUR = "#9e9e9e"
 
 
 @dataclass(frozen=True)

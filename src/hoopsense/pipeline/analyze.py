@@ -19,12 +19,12 @@ from typing import Any
 
 from hoopsense.detection.base import Detector
 from hoopsense.errors import ConfigError, NoPlayersError
-from hoopsense.identity.stage import NO_TEAM_COLOUR, IdentityStage, load_embedder
+from hoopsense.identity.stage import IdentityStage, load_embedder
 from hoopsense.outputs import OutputSet, protect_inputs
 from hoopsense.pipeline.actions import ActionStage
 from hoopsense.pipeline.export import TrackWriter, write_run_files
 from hoopsense.pipeline.options import AnalyzeOptions
-from hoopsense.pipeline.render import Renderer, action_colours
+from hoopsense.pipeline.render import NO_TEAM_COLOUR, Renderer, action_colours
 from hoopsense.pipeline.results import AnalysisInterrupted, AnalysisResult, TrackStats
 from hoopsense.pipeline.run_files import OutputPaths
 from hoopsense.pipeline.stream import StageClock, TrackedFrame, TrackedStream, check_start_in_video, expected_frames

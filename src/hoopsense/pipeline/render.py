@@ -32,6 +32,7 @@ ACTION_PALETTE = (
     "#e6550d",
 )
 BACKGROUND_COLOUR = "#757575"
+NO_TEAM_COLOUR = "#9e9e9e"  # other people, and players whose team is not known yet
 PLAYER_PALETTE = sv.ColorPalette.DEFAULT
 
 

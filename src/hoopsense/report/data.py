@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from hoopsense.errors import ConfigError
-from hoopsense.pipeline.render import action_colours, player_colour
+from hoopsense.pipeline.render import NO_TEAM_COLOUR, action_colours, player_colour
 from hoopsense.pipeline.run_files import RunFiles, read_json
 
 GAP_FRAMES = 5  # a player missing for more frames than this starts a new visible span
 TEAM_ORDER = ("A", "B", "other", "referee")  # the order of the page's lane groups
 TEAM_NAMES = {"A": "Team A", "B": "Team B", "other": "Other / unknown", "referee": "Referees"}
-NO_TEAM_COLOUR = "#9e9e9e"  # the video's colour for other people and players without a team
 THUMBNAIL_LIMIT = 256 * 1024  # larger thumbnail files are left out of the page
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _JPEG_MAGIC = b"\xff\xd8\xff"
