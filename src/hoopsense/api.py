@@ -164,12 +164,16 @@ def stream(
             for done, found in stage.push(item):
                 yield _frame(done, found, labels, images)
 
-    with stream:
-        yield from frames(iter(stream))
-        yield from frames(stream.flush())
+    try:
+        with stream:
+            yield from frames(iter(stream))
+            yield from frames(stream.flush())
+            if stage is not None:
+                for done, found in stage.flush():
+                    yield _frame(done, found, labels, images)
+    finally:
         if stage is not None:
-            for done, found in stage.flush():
-                yield _frame(done, found, labels, images)
+            stage.close()
 
 
 def _frame(item: Any, found: dict[int, tuple[int, float]], labels: tuple[str, ...], images: bool) -> FramePlayers:

@@ -49,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hoopsense.detection.base import DetectorConfig
+    from hoopsense.detection.base import DETECTOR_BACKENDS, DetectorConfig
     from hoopsense.devices import PRECISIONS
     from hoopsense.pipeline.timeline import TimelineConfig
     from hoopsense.tracking.players import TrackerConfig
@@ -84,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--det-batch-size",
         type=int,
         default=det.batch_size,
-        help=f"frames per detector batch (default: {det.batch_size})",
+        help="frames per detector batch (default: 1 on CPU, 8 on CUDA)",
+    )
+    inputs.add_argument(
+        "--det-backend",
+        choices=DETECTOR_BACKENDS,
+        default=det.backend,
+        help="auto (OpenVINO on CPU, exporting .pt weights once; Ultralytics elsewhere), openvino or ultralytics",
     )
     t = a.add_argument_group("tracking and player filters")
     t.add_argument(
@@ -141,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=PRECISIONS,
         default="auto",
-        help="auto (fp16 on CUDA, fp32 on CPU), fp32, bf16 (fast on CPUs with AMX) or fp16",
+        help="auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16 or fp16",
     )
     rec.add_argument(
         "--min-event-s",

@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DETECTOR = {"weights": "detector", "imgsz": "imgsz", "conf": "conf", "device": "device", "batch_size": "det_batch_size"}
+DETECTOR = {
+    "weights": "detector", "imgsz": "imgsz", "conf": "conf", "device": "device", "batch_size": "det_batch_size",
+    "backend": "det_backend",
+}  # fmt: skip
 TRACKER = {
     "activation": "track_activation", "high_conf": "track_high", "min_iou": "track_iou", "lost_buffer": "lost_buffer",
     "min_height": "min_height", "min_track_frames": "min_track_frames", "court": "court", "kind": "tracker",

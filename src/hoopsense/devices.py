@@ -47,14 +47,33 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+def native_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 inference
+    runs about 2.5x faster than fp32; read from ``/proc/cpuinfo`` (False where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool({"avx512_bf16", "amx_bf16"} & flags)
+    except OSError:
+        pass
+    return False
+
+
+def pick_dtype(precision: str, device: torch.device, *, inference: bool = False) -> torch.dtype:
     """Compute dtype for ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``) on a torch device.
 
-    ``auto`` is fp16 on CUDA and fp32 elsewhere; fp16 needs CUDA."""
+    ``auto`` is fp16 on CUDA; on the CPU it is bf16 for ``inference`` on a CPU
+    with native bf16 (top-1 agreement with fp32 measured at 99% or more on
+    trained checkpoints, see ``tests/training/test_learning.py``) and fp32
+    otherwise (training keeps fp32 on the CPU). fp16 needs CUDA."""
     import torch
 
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            return torch.float16
+        return torch.bfloat16 if inference and device.type == "cpu" and native_bf16() else torch.float32
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32", field="precision")
     if precision not in PRECISIONS:

@@ -14,11 +14,12 @@ import numpy as np
 import supervision as sv
 
 from hoopsense.devices import check_device_name
-from hoopsense.errors import check_range, check_text
+from hoopsense.errors import check_choice, check_range, check_text
 
 PERSON = 0
 BALL = 1
 CLASS_NAMES = {PERSON: "person", BALL: "sports ball"}
+DETECTOR_BACKENDS = ("auto", "openvino", "ultralytics")
 
 
 @runtime_checkable
@@ -52,6 +53,14 @@ class DetectorConfig:
     or OpenVINO folder. ``conf`` is kept low on purpose: ByteTrack uses
     low-score boxes to keep small or occluded players. ``device``: ``auto``
     (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    ``backend``: ``auto`` runs the network in OpenVINO on the CPU (``.pt``
+    weights are exported once and cached, ``.onnx`` files and OpenVINO folders
+    are read as they are) and through Ultralytics' own predictor elsewhere
+    (CUDA, MPS, or when OpenVINO cannot read the weights); ``openvino`` and
+    ``ultralytics`` force one. ``batch_size``: frames per detector call (None:
+    8 on CUDA, 1 on CPU, where one frame at a time on every core measured
+    fastest).
     """
 
     weights: str = "yolo11n.pt"
@@ -59,13 +68,16 @@ class DetectorConfig:
     conf: float = 0.05
     iou: float = 0.7
     device: str = "auto"
-    batch_size: int = 4
+    batch_size: int | None = None
     half: bool = False
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         check_range(self, "imgsz", 32, 4096, multiple_of=32)
         check_range(self, "conf", 0.0, 1.0, open_interval=True)
         check_range(self, "iou", 0.0, 1.0, open_low=True)
-        check_range(self, "batch_size", 1, 256)
+        if self.batch_size is not None:
+            check_range(self, "batch_size", 1, 256)
+        check_choice(self, "backend", DETECTOR_BACKENDS)
         check_text(self, "weights")
         check_device_name(self.device, owner=self)

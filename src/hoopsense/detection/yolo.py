@@ -4,6 +4,10 @@ This is the only module that imports ``ultralytics``. It returns one
 ``supervision.Detections`` per frame holding the ``person`` and ``sports ball``
 boxes, with ``class_id`` remapped to :data:`PERSON` and :data:`BALL`.
 
+On the CPU the network runs in OpenVINO with hoopsense's own pre- and
+post-processing (:mod:`hoopsense.detection.openvino_yolo`); elsewhere, or with
+``backend="ultralytics"``, through Ultralytics' predictor.
+
 Loading never runs code from the weights file: a ``.pt`` (which Ultralytics
 unpickles) is first checked by :func:`~hoopsense.weights.pickle_scan.check_torch_pickle`.
 """
@@ -17,8 +21,9 @@ import numpy as np
 import supervision as sv
 
 from hoopsense.detection.base import BALL, CLASS_NAMES, PERSON, DetectorConfig
+from hoopsense.detection.openvino_yolo import OpenVinoYolo, decode, openvino_available, openvino_source
 from hoopsense.devices import pick_device
-from hoopsense.errors import WeightsError
+from hoopsense.errors import ConfigError, WeightsError
 from hoopsense.weights import resolve
 
 
@@ -27,10 +32,10 @@ class YoloDetector:
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
-        self.batch_size = self.config.batch_size
         self.weights_path: Path = resolve(self.config.weights, what="detector weights")
         self.name = str(self.weights_path)
         self.device = pick_device(self.config.device)
+        self.batch_size = self.config.batch_size or (8 if self.device.startswith("cuda") else 1)
         if self.weights_path.is_file() and self.weights_path.suffix.lower() in (".pt", ".pth"):
             from hoopsense.weights.pickle_scan import check_torch_pickle
 
@@ -38,15 +43,20 @@ class YoloDetector:
         import torch
         from ultralytics import YOLO
 
+        self._openvino: OpenVinoYolo | None = None
         threads = torch.get_num_threads()
         try:
             self._model = YOLO(str(self.weights_path), task="detect")
             names = dict(self._model.names)
-            # Set the predictor up now: Ultralytics lowers torch's thread count when it does (to
-            # cores - 1), and this adapter gives the process back as it found it.
-            self._model.predict(
-                np.zeros((64, 64, 3), np.uint8), imgsz=self.config.imgsz, device=self.device, verbose=False
-            )
+            self._openvino = self._load_openvino()
+            if self._openvino is None:
+                # Set the predictor up now: Ultralytics lowers torch's thread count when it does (to
+                # cores - 1), and this adapter gives the process back as it found it.
+                self._model.predict(
+                    np.zeros((64, 64, 3), np.uint8), imgsz=self.config.imgsz, device=self.device, verbose=False
+                )
+        except (WeightsError, ConfigError):
+            raise
         except Exception as exc:  # Ultralytics raises many types for a bad file
             reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise WeightsError(f"cannot load detector weights {self.weights_path}: {reason}") from exc
@@ -60,6 +70,37 @@ class YoloDetector:
         self._person_id = by_name["person"]
         self._ball_id = by_name.get("sports ball")
         self._classes = [self._person_id] + ([self._ball_id] if self._ball_id is not None else [])
+
+    @property
+    def backend(self) -> str:
+        """``openvino`` (hoopsense's own CPU path) or ``ultralytics`` (Ultralytics' predictor)."""
+        return "openvino" if self._openvino is not None else "ultralytics"
+
+    def _load_openvino(self) -> OpenVinoYolo | None:
+        """The OpenVINO runner when the config asks for it (``auto``: on CPU, when installed and the
+        weights are a kind it reads); None for Ultralytics' own predictor."""
+        wanted = self.config.backend
+        if wanted == "ultralytics" or (wanted == "auto" and (self.device != "cpu" or not openvino_available())):
+            return None
+        if self.device != "cpu":
+            raise ConfigError(
+                f"detector backend openvino runs on the CPU, not {self.device}; use --device cpu or backend auto",
+                field="DetectorConfig.backend",
+            )
+        if not openvino_available():
+            raise ConfigError(
+                "detector backend openvino needs the openvino package: pip install openvino",
+                field="DetectorConfig.backend",
+            )
+        source = openvino_source(self.weights_path)
+        if source is None:
+            if wanted == "openvino":
+                raise ConfigError(
+                    f"OpenVINO cannot run detector weights {self.weights_path} (give a .pt, .onnx or OpenVINO folder)",
+                    field="DetectorConfig.backend",
+                )
+            return None
+        return OpenVinoYolo(source, imgsz=self.config.imgsz)
 
     @property
     def model_name(self) -> str:
@@ -85,9 +126,11 @@ class YoloDetector:
             raise ValueError(f"scale must be positive, got {scale}")
         if not images:
             return []
+        if self._openvino is not None:
+            return [self._detect_openvino(image, bgr=bgr, scale=scale) for image in images]
         batch = [img if bgr else np.ascontiguousarray(img[..., ::-1]) for img in images]
         out: list[sv.Detections] = []
-        step = self.config.batch_size
+        step = self.batch_size
         for i in range(0, len(batch), step):
             results = self._model.predict(
                 batch[i : i + step],
@@ -102,13 +145,31 @@ class YoloDetector:
             out.extend(self._to_detections(r, scale) for r in results)
         return out
 
+    def _detect_openvino(self, image: np.ndarray, *, bgr: bool, scale: float) -> sv.Detections:
+        assert self._openvino is not None
+        output, place = self._openvino(image, bgr=bgr)
+        xyxy, conf, cls = decode(output, self._classes, conf=self.config.conf, iou=self.config.iou)
+        h, w = image.shape[:2]
+        xyxy = (xyxy - np.array([place.left, place.top] * 2, np.float32)) / np.float32(place.gain)
+        np.clip(xyxy, 0, np.array([w, h, w, h], np.float32), out=xyxy)
+        return self._detections(xyxy / np.float32(scale), conf, cls)
+
     def _to_detections(self, result: object, scale: float) -> sv.Detections:
         boxes = result.boxes  # type: ignore[attr-defined]
         xyxy = boxes.xyxy.cpu().numpy().astype(np.float32).reshape(-1, 4) / np.float32(scale)
         conf = boxes.conf.cpu().numpy().astype(np.float32).reshape(-1)
         cls = boxes.cls.cpu().numpy().astype(int).reshape(-1)
+        return self._detections(xyxy, conf, cls)
+
+    def _detections(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> sv.Detections:
+        """float32 ``(N, 4)`` boxes in original pixels, scores and the model's class ids -> Detections."""
         class_id = np.where(cls == self._person_id, PERSON, BALL).astype(int)
         names = (
             np.array([CLASS_NAMES[c] for c in class_id], dtype=object) if len(class_id) else np.empty(0, dtype=object)
         )
-        return sv.Detections(xyxy=xyxy, confidence=conf, class_id=class_id, data={"class_name": names})
+        return sv.Detections(
+            xyxy=xyxy.astype(np.float32).reshape(-1, 4),
+            confidence=conf.astype(np.float32).reshape(-1),
+            class_id=class_id,
+            data={"class_name": names},
+        )

@@ -284,6 +284,8 @@ def _run(
                     for done, labels in stage.flush(infer=not interrupted):
                         emit(done, labels)
         finally:
+            if stage is not None:
+                stage.close()
             tracks.close()
             if writer is not None:
                 writer.close()

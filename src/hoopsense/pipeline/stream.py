@@ -1,8 +1,9 @@
 """The tracked-frame stream shared by ``analyze``, ``clips`` and the Python API.
 
 A background thread decodes frames (:class:`~hoopsense.video.VideoReader`),
-scaled down to the detector's input in the same pass; the detector runs on
-batches of frames; the tracker updates frame by frame; tracked frames then
+scaled down to the detector's input in the same pass; a second one runs the
+detector on batches of frames, a batch ahead of the tracker, which updates
+frame by frame; tracked frames then
 wait in a short :class:`DelayLine` so that tracks seen in fewer than
 ``min_track_frames`` frames are dropped from every output alike. Memory is
 bounded by the detector batch, the decode queue and the delay, never by the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import supervision as sv
 
+from hoopsense.background import Background
 from hoopsense.detection.base import Detector
 from hoopsense.errors import ConfigError, check_finite, field_name
 from hoopsense.identity.stage import IdentityStage
@@ -154,11 +156,14 @@ class TrackedStream:
         )  # fmt: skip
         self.scale = small_size[0] / meta.width
         self.frames = 0
+        self._detections: Background[tuple[list[Frame], list[sv.Detections]]] | None = None
 
     def __enter__(self) -> TrackedStream:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self._detections is not None:
+            self._detections.close()  # before the reader: its thread may be waiting for a frame
         self.reader.close()
 
     @property
@@ -190,12 +195,22 @@ class TrackedStream:
         if batch:
             yield batch
 
-    def _detect_and_track(self) -> Iterator[tuple[Frame, sv.Detections]]:
+    def _detected(self) -> Iterator[tuple[list[Frame], list[sv.Detections]]]:
+        """Batches of frames with their detections (runs in the detection thread)."""
         for batch in self._batches():
             t = time.perf_counter()
             images = [f.small if f.small is not None else f.image for f in batch]
             detections = self.detector.detect(images, bgr=True, scale=self.scale)  # type: ignore[arg-type]
-            self.clock.add("detect", t)
+            self.clock.add("detect (background)", t)
+            yield batch, detections
+
+    def _detect_and_track(self) -> Iterator[tuple[Frame, sv.Detections]]:
+        # Detection runs a batch ahead in its own thread, so the detector computes while this
+        # thread tracks, identifies, draws and encodes the frames before it.
+        self._detections = Background(self._detected, depth=2, name="hoopsense-detect")
+        t = time.perf_counter()
+        for batch, detections in self._detections:
+            self.clock.add("detect_wait", t)
             for frame, dets in zip(batch, detections, strict=True):
                 t = time.perf_counter()
                 small, scale = (frame.small, self.scale) if frame.small is not None else (frame.image, 1.0)
@@ -207,3 +222,4 @@ class TrackedStream:
                     players = self.identity.observe(frame.index, image, at, players)  # type: ignore[arg-type]
                     self.clock.add("identity", t)
                 yield frame, players
+            t = time.perf_counter()

@@ -13,8 +13,9 @@ class RecognizerConfig:
     """``checkpoint``: a hoopsense recognizer file. ``batch_size`` clips per forward pass
     (None: 16 on CUDA, 1 on CPU, where larger batches measured slower and bigger).
 
-    ``precision``: ``auto`` (fp16 on CUDA, fp32 on CPU), ``fp32``, ``bf16``
-    (much faster on CPUs with AMX/AVX-512 BF16) or ``fp16`` (CUDA only).
+    ``precision``: ``auto`` (fp16 on CUDA; bf16 on CPUs with native bf16,
+    AVX512-BF16 or AMX, about 2.5x faster than fp32; fp32 on other CPUs),
+    ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
     """
 
     checkpoint: str

@@ -27,7 +27,7 @@ class Recognizer:
         self.path: Path = resolve(config.checkpoint, what="recognizer checkpoint")
         model, self.meta = load_checkpoint(self.path)
         self.device = torch.device(pick_device(config.device))
-        self.dtype = pick_dtype(config.precision, self.device)
+        self.dtype = pick_dtype(config.precision, self.device, inference=True)
         self.batch_size = config.batch_size or (16 if self.device.type == "cuda" else 1)
         # channels-last 3D lets oneDNN pick its fast convolution kernels on CPU (about 1.7x for R(2+1)D).
         video = ARCHITECTURES[self.meta.architecture].kind == "video"
