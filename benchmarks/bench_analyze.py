@@ -3,9 +3,14 @@
 For each clip it prints:
 
 * hoopsense with video rendering: time per stage, end-to-end fps, peak memory;
-* hoopsense tracking only (``--no-video``): fps and peak memory;
+* hoopsense tracking only (``--no-video``): fps and peak memory, with the
+  default detector backend (OpenVINO on the CPU) and with Ultralytics'
+  predictor (``--det-backend ultralytics``);
+* with ``--baseline-src``, the tracking-only run of another checkout (e.g. an
+  earlier commit: ``git worktree add /tmp/base <commit>``, then
+  ``--baseline-src /tmp/base/src``);
 * plain Ultralytics ``YOLO(model).track(clip, stream=True)`` (ByteTrack) on the
-  same model and clip: fps and peak memory;
+  same weights file and clip: fps and peak memory;
 
 then peak memory when the first clip is analysed once and looped twice as
 long, to show that memory does not grow with the length of the video.
@@ -33,13 +38,16 @@ DEFAULT_CLIPS = [
 ]
 
 
-def child_hoopsense(clip: str, detector: str, video: bool) -> dict:
+def child_hoopsense(clip: str, detector: str, video: bool, backend: str = "auto") -> dict:
     from hoopsense.detection import DetectorConfig
     from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = OutputPaths.beside(Path(tmp) / "out.mp4", video=video)
-        options = AnalyzeOptions(detector=DetectorConfig(weights=detector))
+        config = (
+            DetectorConfig(weights=detector) if backend == "auto" else DetectorConfig(weights=detector, backend=backend)
+        )
+        options = AnalyzeOptions(detector=config)
         result = analyze(clip, paths, options)
     return {
         "frames": result.frames,
@@ -67,8 +75,8 @@ def child_yolo_track(clip: str, detector: str) -> dict:
     return {"frames": frames, "fps": frames / wall, "wall_s": wall, "players": len(ids), "peak_mib": peak_mib()}
 
 
-def run_child(kind: str, clip: Path, detector: str) -> dict:
-    return _run(__file__, kind, "--clip", str(clip), "--detector", detector)
+def run_child(kind: str, clip: Path, detector: str, src: str | None = None) -> dict:
+    return _run(__file__, kind, "--clip", str(clip), "--detector", detector, src=src)
 
 
 def loop_clip(clip: Path, times: int, out: Path) -> Path:
@@ -88,13 +96,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector", default=str(ASSETS / "detector" / "yolov8n_int8.onnx"))
     parser.add_argument("--clips", nargs="*", type=Path, default=DEFAULT_CLIPS)
-    parser.add_argument("--child", choices=["video", "tracks", "yolo"], help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-src", help="src folder of another checkout to compare tracking-only speed with")
+    parser.add_argument("--child", choices=["video", "tracks", "tracks-ultralytics", "yolo"], help=argparse.SUPPRESS)
     parser.add_argument("--clip", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
         if args.child == "yolo":
             out = child_yolo_track(args.clip, args.detector)
+        elif args.child == "tracks-ultralytics":
+            out = child_hoopsense(args.clip, args.detector, video=False, backend="ultralytics")
         else:
             out = child_hoopsense(args.clip, args.detector, video=args.child == "video")
         print(json.dumps(out))
@@ -111,18 +122,23 @@ def main() -> None:
         print(f"\n== {clip.name}: {meta.width}x{meta.height}, {meta.n_frames} frames, {meta.fps:.2f} fps")
         video = run_child("video", clip, args.detector)
         tracks = run_child("tracks", clip, args.detector)
+        ultra = run_child("tracks-ultralytics", clip, args.detector)
+        base = run_child("tracks", clip, args.detector, src=args.baseline_src) if args.baseline_src else None
         yolo = run_child("yolo", clip, args.detector)
-        stages = video["stage_s"]
-        print(
-            "hoopsense (video)   per stage, ms/frame: "
-            + ", ".join(f"{k} {1000 * v / video['frames']:.1f}" for k, v in stages.items())
-        )
-        for name, r in (("hoopsense (video)", video), ("hoopsense (--no-video)", tracks), ("YOLO.track", yolo)):
+        for name, r in (("hoopsense (video)", video), ("hoopsense (--no-video)", tracks)):
+            print(
+                f"{name + ',':24s} per stage, ms/frame: "
+                + ", ".join(f"{k} {1000 * v / r['frames']:.1f}" for k, v in r["stage_s"].items())
+            )
+        rows = [("hoopsense (video)", video), ("hoopsense (--no-video)", tracks), ("  detector: ultralytics", ultra)]
+        rows += [("  baseline checkout", base)] if base else []
+        for name, r in (*rows, ("YOLO.track", yolo)):
             print(
                 f"{name:24s} {r['fps']:6.2f} fps  {r['wall_s']:6.1f} s  peak {r['peak_mib']:7.0f} MiB  "
                 f"players {r['players']}"
             )
-        print(f"tracking-only speed vs YOLO.track: {tracks['fps'] / yolo['fps']:.2f}x")
+        print(f"tracking-only speed vs YOLO.track: {tracks['fps'] / yolo['fps']:.2f}x", end="")
+        print(f", vs the baseline checkout: {tracks['fps'] / base['fps']:.2f}x" if base else "")
 
     clip = args.clips[-1]
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,13 +2,18 @@
 
 1. Throughput of the recognizer alone (R(2+1)D-18, 16 frames of 112x112, random
    weights: speed does not depend on the weights) at batch sizes 1, 4 and 16,
-   in fp32 and, on CPUs with native bfloat16, bf16: clips/s and ms per clip.
+   in fp32 and, on CPUs with native bfloat16, bf16: clips/s and ms per clip,
+   next to the compute floor: the network's GFLOPs per clip over the measured
+   peak of a large matrix product in the same precision.
 2. End to end on real clips (first ``--seconds`` of each): hoopsense
    ``analyze --recognizer`` (all players' clips batched, channels-last,
    frames held until labels settle) against a naive loop that runs the same
    detector and tracker frame by frame and classifies each player's window on
    its own as soon as it fills (torchvision-style per-clip preprocessing,
    default memory layout, batch of one), drawing and encoding the same video.
+   hoopsense runs at its defaults and, for comparison, with fp32; with
+   ``--baseline-src`` also another checkout at its defaults (e.g. an earlier
+   commit: ``git worktree add /tmp/base <commit>``, ``--baseline-src /tmp/base/src``).
 
 Each measurement runs in a fresh process so its peak memory is its own.
 
@@ -61,7 +66,30 @@ def child_throughput(ckpt: str, precision: str) -> dict:
     return out
 
 
+def child_floor(precision: str) -> dict:
+    """GFLOPs per 16x112x112 clip of R(2+1)D-18 and the peak GFLOP/s of a large matmul in ``precision``."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hoopsense.recognizer.model import build_model
+
+    model = build_model("r2plus1d_18", len(LABELS)).eval()
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(torch.zeros(1, 3, 16, 112, 112))
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    a, b = torch.randn(4096, 4096, dtype=dtype), torch.randn(4096, 4096, dtype=dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return {"gflops_clip": counter.get_total_flops() / 1e9, "peak_gflops": 2 * 4096**3 / best / 1e9}
+
+
 def child_pipeline(clip: str, ckpt: str, seconds: float, batch: int, precision: str) -> dict:
+    """``analyze --recognizer`` on the first ``seconds``; ``precision`` "auto" is the default."""
     from hoopsense.detection import DetectorConfig
     from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
     from hoopsense.recognizer.recognizer import RecognizerConfig
@@ -84,6 +112,7 @@ def child_pipeline(clip: str, ckpt: str, seconds: float, batch: int, precision: 
         "peak_mib": peak_mib(),
         "provisional": result.provisional_frames,
         "batch_size": result.recognizer["batch_size"],
+        "precision": result.recognizer["precision"],
     }
 
 
@@ -100,7 +129,7 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
 
     meta = probe(clip)
     model, info = load_checkpoint(ckpt)
-    detector = YoloDetector(DetectorConfig(weights=str(DETECTOR)))
+    detector = YoloDetector(DetectorConfig(weights=str(DETECTOR), backend="ultralytics"))  # as a naive user runs it
     tracker = PlayerTracker(TrackerConfig(), meta.width, meta.height, meta.fps)
     renderer = Renderer(meta.height, info.labels, action_colours(info.labels, info.background))
     mean = torch.tensor(info.mean).view(3, 1, 1, 1)
@@ -153,11 +182,14 @@ def child_naive(clip: str, ckpt: str, seconds: float) -> dict:
 
 
 def bf16_native() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    from hoopsense.devices import native_bf16
+
+    return native_bf16()
+
+
+def recognize_s(stages: dict) -> float:
+    """Seconds of recognizer compute (the stage ran in the caller's thread before, in a worker now)."""
+    return sum(v for k, v in stages.items() if k.startswith("recognize") and not k.endswith("_wait"))
 
 
 def main() -> None:
@@ -167,12 +199,18 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=0, help="hoopsense recognizer batch size (default 0: hoopsense's own default)"
     )
+    parser.add_argument("--baseline-src", help="src folder of another checkout to compare end-to-end speed with")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.child:
         kind, *values = [args.child, *rest]
-        fn = {"throughput": child_throughput, "pipeline": child_pipeline, "naive": child_naive}[kind]
-        conv = {"throughput": (str, str), "pipeline": (str, str, float, int, str), "naive": (str, str, float)}[kind]
+        fn = {"throughput": child_throughput, "pipeline": child_pipeline, "naive": child_naive, "floor": child_floor}[
+            kind
+        ]
+        conv = {
+            "throughput": (str, str), "pipeline": (str, str, float, int, str), "naive": (str, str, float),
+            "floor": (str,),
+        }[kind]  # fmt: skip
         print(json.dumps(fn(*(c(v) for c, v in zip(conv, values)))))
         return
 
@@ -185,10 +223,17 @@ def main() -> None:
         ckpt = str(make_checkpoint(Path(tmp) / "r2plus1d_18.pt"))
         print("\n== recognizer alone: R(2+1)D-18, 16x112x112 clips")
         for precision in precisions:
+            floor = run_child(__file__, "floor", precision)
+            floor_ms = 1000 * floor["gflops_clip"] / floor["peak_gflops"]
+            print(
+                f"{precision}: {floor['gflops_clip']:.1f} GFLOPs per clip, matmul peak {floor['peak_gflops']:.0f} "
+                f"GFLOP/s -> floor {floor_ms:.0f} ms/clip"
+            )
             r = run_child(__file__, "throughput", ckpt, precision)
             for bs in ("1", "4", "16"):
                 print(
-                    f"{r['device']:5s} {precision:5s} batch {bs:>2s}: {r[bs]['clips_s']:6.2f} clips/s  {r[bs]['ms_clip']:7.1f} ms/clip"
+                    f"{r['device']:5s} {precision:5s} batch {bs:>2s}: {r[bs]['clips_s']:6.2f} clips/s  "
+                    f"{r[bs]['ms_clip']:7.1f} ms/clip  ({r[bs]['ms_clip'] / floor_ms:.2f}x the floor)"
                 )
         for clip in args.clips:
             from hoopsense.video import probe
@@ -197,16 +242,21 @@ def main() -> None:
             print(f"\n== {clip.name}: {meta.width}x{meta.height}, first {args.seconds:g} s")
             naive = run_child(__file__, "naive", str(clip), ckpt, str(args.seconds))
             print(
-                f"naive loop (fp32, one clip at a time)  {naive['fps']:5.2f} fps  {naive['wall_s']:6.1f} s  "
+                f"naive loop (fp32, one clip at a time)     {naive['fps']:5.2f} fps  {naive['wall_s']:6.1f} s  "
                 f"{naive['clips']} clips, {1000 * naive['recognize_s'] / max(1, naive['clips']):.0f} ms/clip  "
                 f"peak {naive['peak_mib']:.0f} MiB"
             )
-            for precision in precisions:
-                r = run_child(__file__, "pipeline", str(clip), ckpt, str(args.seconds), str(args.batch_size), precision)
-                rec = r["stage_s"].get("recognize", 0.0)
+            runs = [("hoopsense (defaults)", "auto", None)]
+            runs += [("hoopsense (fp32)", "fp32", None)] if bf16_native() else []
+            runs += [("baseline checkout (defaults)", "auto", args.baseline_src)] if args.baseline_src else []
+            results = {}
+            for name, precision, src in runs:
+                cmd = ("pipeline", str(clip), ckpt, str(args.seconds), str(args.batch_size), precision)
+                r = results[name] = run_child(__file__, *cmd, src=src)
                 print(
-                    f"hoopsense ({precision}, batch {r['batch_size']:2d})          {r['fps']:5.2f} fps  {r['wall_s']:6.1f} s  "
-                    f"{r['clips']} clips, {1000 * rec / max(1, r['clips']):.0f} ms/clip  peak {r['peak_mib']:.0f} MiB  "
+                    f"{name:30s} {r['fps']:5.2f} fps  {r['wall_s']:6.1f} s  {r['clips']} clips, "
+                    f"{1000 * recognize_s(r['stage_s']) / max(1, r['clips']):.0f} ms/clip "
+                    f"({r.get('precision', '?')}, batch {r['batch_size']})  peak {r['peak_mib']:.0f} MiB  "
                     f"-> {r['fps'] / naive['fps']:.2f}x the naive loop"
                 )
                 print(
@@ -215,6 +265,9 @@ def main() -> None:
                 )
                 if r["provisional"]:
                     print(f"    frames released with provisional labels: {r['provisional']}")
+            if args.baseline_src:
+                ratio = results["hoopsense (defaults)"]["fps"] / results["baseline checkout (defaults)"]["fps"]
+                print(f"defaults vs the baseline checkout's defaults: {ratio:.2f}x end-to-end fps")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16 or fp16",
     )
     rec.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the recognizer through torch.compile (a minute to compile; for long runs on a GPU)",
+    )
+    rec.add_argument(
         "--min-event-s",
         type=finite_float,
         default=tl.min_event_s,
@@ -234,7 +239,11 @@ def _analyze(args: argparse.Namespace, detector: Detector | None) -> int:
     if options.recognizer is None:
         given = [
             f
-            for f, v in (("--batch-size", args.batch_size), ("--precision", None if args.precision == "auto" else 1))
+            for f, v in (
+                ("--batch-size", args.batch_size),
+                ("--precision", None if args.precision == "auto" else 1),
+                ("--compile", 1 if args.compile else None),
+            )
             if v is not None
         ]
         if given:

@@ -30,7 +30,10 @@ TRACKER = {
     "min_height": "min_height", "min_track_frames": "min_track_frames", "court": "court", "kind": "tracker",
 }  # fmt: skip
 IDENTITY = {"reid": "reid", "link_distance": "link_distance", "keep_referees": "keep_referees", "device": "device"}
-RECOGNIZER = {"checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision"}
+RECOGNIZER = {
+    "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
+    "compile": "compile",
+}  # fmt: skip
 TIMELINE = {"smooth": "smooth", "min_event_s": "min_event_s", "keep_background": "keep_background"}
 ANALYZE = {"clip_len": "clip_len", "stride": "stride", "start_s": "start", "end_s": "end", "crf": "crf"}
 CLIPS = {"start_s": "start", "end_s": "end", "placeholder": "placeholder"}

@@ -60,7 +60,7 @@ class DetectorConfig:
     (CUDA, MPS, or when OpenVINO cannot read the weights); ``openvino`` and
     ``ultralytics`` force one. ``batch_size``: frames per detector call (None:
     8 on CUDA, 1 on CPU, where one frame at a time on every core measured
-    fastest).
+    fastest). ``half``: fp16 inference in Ultralytics' predictor (None: on CUDA).
     """
 
     weights: str = "yolo11n.pt"
@@ -69,7 +69,7 @@ class DetectorConfig:
     iou: float = 0.7
     device: str = "auto"
     batch_size: int | None = None
-    half: bool = False
+    half: bool | None = None
     backend: str = "auto"
 
     def __post_init__(self) -> None:

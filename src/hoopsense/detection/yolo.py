@@ -139,7 +139,7 @@ class YoloDetector:
                 iou=self.config.iou,
                 classes=self._classes,
                 device=self.device,
-                half=self.config.half,
+                half=self.config.half if self.config.half is not None else self.device.startswith("cuda"),
                 verbose=False,
             )
             out.extend(self._to_detections(r, scale) for r in results)

@@ -16,12 +16,17 @@ class RecognizerConfig:
     ``precision``: ``auto`` (fp16 on CUDA; bf16 on CPUs with native bf16,
     AVX512-BF16 or AMX, about 2.5x faster than fp32; fp32 on other CPUs),
     ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
+
+    ``compile``: run the network through ``torch.compile`` (batches are padded
+    to ``batch_size`` so one graph serves the whole game); it costs a minute
+    of compilation at start and is meant for long runs on a GPU.
     """
 
     checkpoint: str
     device: str = "auto"
     batch_size: int | None = None
     precision: str = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         check_text(self, "checkpoint")
