@@ -10,9 +10,12 @@ Prints, on one clip (default: the 1080p gym clip):
 4. ``analyze --recognizer`` end to end on the clip: fps and how many times real time.
 
 No weights need to be downloaded: without ``--detector`` a YOLOv8n with random
-weights is built from Ultralytics' own model definition (speed does not depend
-on the weights, except that random weights give a different number of boxes to
-the NMS), and the recognizer has random weights too.
+weights is built from Ultralytics' own model definition for the detector's
+throughput (speed does not depend on the weights, except that random weights
+give a different number of boxes to the NMS), and the recognizer has random
+weights too. A random detector finds no players, so the end-to-end run then
+uses the shared int8 OpenVINO detector on the CPU (said in its line) with the
+recognizer on the GPU; pass a real ``.pt`` to run everything on the GPU.
 
     python benchmarks/bench_gpu.py                     # on a machine with a CUDA GPU
     python benchmarks/bench_gpu.py --device cpu --quick  # the same code paths on the CPU, briefly
@@ -127,16 +130,20 @@ def bench_recognizer(ckpt: Path, device: str, clips_n: int, quick: bool) -> None
             print(f"recognizer ({name}, batch {batch:2d}): {len(clips) / wall:8.1f} clips/s")
 
 
-def bench_end_to_end(clip: Path, weights: Path, ckpt: Path, device: str, seconds: float | None) -> None:
+def bench_end_to_end(clip: Path, weights: Path | None, ckpt: Path, device: str, seconds: float | None) -> None:
     from hoopsense.detection import DetectorConfig
     from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
     from hoopsense.recognizer.recognizer import RecognizerConfig
     from hoopsense.video import probe
 
     meta = probe(clip)
+    det_device = device
+    if weights is None:
+        weights, det_device = ASSETS / "detector" / "yolov8n_int8_openvino_model", "cpu"
+        print(f"end to end: detector {weights.name} on the CPU (no real .pt given), recognizer on {device}")
     with tempfile.TemporaryDirectory() as tmp:
         options = AnalyzeOptions(
-            detector=DetectorConfig(weights=str(weights), device=device),
+            detector=DetectorConfig(weights=str(weights), device=det_device),
             recognizer=RecognizerConfig(str(ckpt), device=device),
             end_s=seconds,
         )
@@ -172,7 +179,7 @@ def main() -> None:
         bench_decode(args.clip, 30 if args.quick else 146)
         bench_detector(weights, args.device, args.clip, 8 if args.quick else 128)
         bench_recognizer(ckpt, args.device, 8 if args.quick else 128, args.quick)
-        bench_end_to_end(args.clip, weights, ckpt, args.device, 1.0 if args.quick else None)
+        bench_end_to_end(args.clip, args.detector, ckpt, args.device, 1.0 if args.quick else None)
 
 
 if __name__ == "__main__":
