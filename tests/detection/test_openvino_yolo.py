@@ -186,3 +186,18 @@ def test_openvino_backend_is_refused_where_it_cannot_run(tmp_path, monkeypatch):
         YoloDetector(DetectorConfig(weights=str(need_asset(ONNX_DETECTOR)), device="cpu", backend="openvino"))
     auto = YoloDetector(DetectorConfig(weights=str(ONNX_DETECTOR), device="cpu"))
     assert auto.backend == "ultralytics"  # auto falls back to Ultralytics' predictor
+
+
+@pytest.mark.slow
+@needs_openvino
+def test_concurrent_requests_give_the_same_outputs_in_order():
+    from hoopsense.detection.openvino_yolo import OpenVinoYolo
+
+    xml = sorted(need_asset(OPENVINO_DETECTOR).glob("*.xml"))[0]
+    frames = _nba_frames(3)
+    one = OpenVinoYolo(xml, imgsz=640)(frames, bgr=True)
+    many = OpenVinoYolo(xml, imgsz=640, parallel=2)(frames, bgr=True)
+    assert len(one) == len(many) == 3
+    for (a, pa), (b, pb) in zip(one, many):
+        assert pa == pb and np.allclose(a, b, atol=1e-4)
+    assert not np.allclose(one[0][0], one[2][0])  # different frames, different outputs: order is checked

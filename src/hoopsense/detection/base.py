@@ -60,7 +60,7 @@ class DetectorConfig:
     (CUDA, MPS, or when OpenVINO cannot read the weights); ``openvino`` and
     ``ultralytics`` force one. ``batch_size``: frames per detector call (None:
     8 on CUDA, 1 on CPU, where one frame at a time on every core measured
-    fastest). ``half``: fp16 inference in Ultralytics' predictor (None: on CUDA).
+    fastest; OpenVINO runs a larger batch as concurrent requests). ``half``: fp16 inference in Ultralytics' predictor (None: on CUDA).
     """
 
     weights: str = "yolo11n.pt"

@@ -21,7 +21,7 @@ import numpy as np
 import supervision as sv
 
 from hoopsense.detection.base import BALL, CLASS_NAMES, PERSON, DetectorConfig
-from hoopsense.detection.openvino_yolo import OpenVinoYolo, decode, openvino_available, openvino_source
+from hoopsense.detection.openvino_yolo import Letterbox, OpenVinoYolo, decode, openvino_available, openvino_source
 from hoopsense.devices import pick_device
 from hoopsense.errors import ConfigError, WeightsError
 from hoopsense.weights import resolve
@@ -100,7 +100,7 @@ class YoloDetector:
                     field="DetectorConfig.backend",
                 )
             return None
-        return OpenVinoYolo(source, imgsz=self.config.imgsz)
+        return OpenVinoYolo(source, imgsz=self.config.imgsz, parallel=self.config.batch_size or 1)
 
     @property
     def model_name(self) -> str:
@@ -127,7 +127,11 @@ class YoloDetector:
         if not images:
             return []
         if self._openvino is not None:
-            return [self._detect_openvino(image, bgr=bgr, scale=scale) for image in images]
+            found = []
+            for i in range(0, len(images), self.batch_size):
+                for output, place in self._openvino(images[i : i + self.batch_size], bgr=bgr):
+                    found.append(self._decode_openvino(output, place, images[0].shape, scale))
+            return found
         batch = [img if bgr else np.ascontiguousarray(img[..., ::-1]) for img in images]
         out: list[sv.Detections] = []
         step = self.batch_size
@@ -145,11 +149,11 @@ class YoloDetector:
             out.extend(self._to_detections(r, scale) for r in results)
         return out
 
-    def _detect_openvino(self, image: np.ndarray, *, bgr: bool, scale: float) -> sv.Detections:
-        assert self._openvino is not None
-        output, place = self._openvino(image, bgr=bgr)
+    def _decode_openvino(
+        self, output: np.ndarray, place: Letterbox, shape: tuple[int, ...], scale: float
+    ) -> sv.Detections:
         xyxy, conf, cls = decode(output, self._classes, conf=self.config.conf, iou=self.config.iou)
-        h, w = image.shape[:2]
+        h, w = shape[:2]
         xyxy = (xyxy - np.array([place.left, place.top] * 2, np.float32)) / np.float32(place.gain)
         np.clip(xyxy, 0, np.array([w, h, w, h], np.float32), out=xyxy)
         return self._detections(xyxy / np.float32(scale), conf, cls)
