@@ -34,6 +34,9 @@ REID_OFF = "off"
 REID_COLOUR = "colour"
 
 
+COLOUR_SAMPLES = 24  # jersey-colour samples kept per track fragment
+
+
 @dataclass(frozen=True)
 class IdentityConfig:
     """Re-identification and teams.
@@ -209,13 +212,17 @@ class IdentityStage:
         if self.config.teams:
             from hoopsense.identity.teams import jersey_features
 
-            t = time.perf_counter()
-            features = jersey_features(image, boxes)
-            for fid, feat in zip(fragments, features, strict=True):
-                key = int(fid)
-                self._colour_sum[key] = self._colour_sum.get(key, 0) + feat.astype(np.float64)
-                self._colour_n[key] = self._colour_n.get(key, 0) + 1
-            self.seconds["teams"] += time.perf_counter() - t
+            # a fragment's jersey colour is the mean of its first COLOUR_SAMPLES samples: more barely
+            # moves it, and skipping them saves CPU the detector can use
+            todo = np.array([self._colour_n.get(int(f), 0) < COLOUR_SAMPLES for f in fragments], dtype=bool)
+            if todo.any():
+                t = time.perf_counter()
+                features = jersey_features(image, boxes[todo])
+                for fid, feat in zip(fragments[todo], features, strict=True):
+                    key = int(fid)
+                    self._colour_sum[key] = self._colour_sum.get(key, 0) + feat.astype(np.float64)
+                    self._colour_n[key] = self._colour_n.get(key, 0) + 1
+                self.seconds["teams"] += time.perf_counter() - t
             self._maybe_fit(force=False)
 
     def _identity(self, fragment: int) -> int:
