@@ -13,9 +13,10 @@ class RecognizerConfig:
     """``checkpoint``: a hoopsense recognizer file. ``batch_size`` clips per forward pass
     (None: 16 on CUDA, 1 on CPU, where larger batches measured slower and bigger).
 
-    ``precision``: ``auto`` (fp16 on CUDA; bf16 on CPUs with native bf16,
-    AVX512-BF16 or AMX, about 2.5x faster than fp32; fp32 on other CPUs),
-    ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
+    ``precision``: ``auto`` (fp16 on CUDA; on CPUs with native bf16,
+    AVX512-BF16 or AMX, bf16 for the 3D video networks, about 2.5x faster
+    than fp32, and fp32 for the frame-based ones, which bf16 does not speed
+    up; fp32 on other CPUs), ``fp32``, ``bf16`` or ``fp16`` (CUDA only).
 
     ``compile``: run the network through ``torch.compile`` (batches are padded
     to ``batch_size`` so one graph serves the whole game); it costs a minute

@@ -43,7 +43,9 @@ class Architecture:
     """A network family: how to build it, its torchvision pretrained weights and their normalisation."""
 
     name: str
-    kind: str  # "video": torchvision.models.video builder; "frames": FrameCNN over a 2D builder
+    # "video": torchvision.models.video builder; "frames": FrameCNN over a 2D builder;
+    # "sequence": FrameSequenceNet (a 2D builder per frame, then a temporal model)
+    kind: str
     builder: str
     weights_enum: str  # torchvision weights enum holding the pretrained weights
     weights_member: str
@@ -51,6 +53,7 @@ class Architecture:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     description: str
+    new_layers: tuple[str, ...] = ()  # layers the pretrained weights lack (a new head), left at random init
 
     def build(self) -> Any:
         """The network with its original pretrained head (400 or 1000 classes), random weights."""
@@ -58,6 +61,10 @@ class Architecture:
             from hoopsense.recognizer.frame_cnn import FrameCNN
 
             return FrameCNN(num_classes=1000)
+        if self.kind == "sequence":
+            from hoopsense.recognizer.sequence import FrameSequenceNet
+
+            return FrameSequenceNet(num_classes=1000)
         from torchvision.models import video
 
         return getattr(video, self.builder)(weights=None)
@@ -75,6 +82,10 @@ class Architecture:
             from hoopsense.recognizer.frame_cnn import from_torchvision_state
 
             return from_torchvision_state(state)
+        if self.kind == "sequence":
+            from hoopsense.recognizer.sequence import from_torchvision_state as sequence_state
+
+            return sequence_state(state)
         return state
 
 
@@ -100,6 +111,18 @@ ARCHITECTURES: dict[str, Architecture] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             "EfficientNet-B0 on each frame, averaged over time (frame-based baseline)",
+        ),
+        Architecture(
+            "frames-mobilenet_v3_small-gru",
+            "sequence",
+            "mobilenet_v3_small",
+            "MobileNet_V3_Small_Weights",
+            "IMAGENET1K_V1",
+            "ImageNet-1k",
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "MobileNetV3-Small on each frame, then a GRU over time (fast, for CPU real time)",
+            new_layers=("temporal", "fc"),
         ),
     )
 }
@@ -179,9 +202,11 @@ def build_model(architecture: str, num_classes: int, init: str | Path | None = N
     """A network with a fresh ``num_classes`` head.
 
     ``init``: None (random weights), ``"pretrained"`` (torchvision's own
-    weights API: Kinetics-400 for the video networks, ImageNet for the frame
-    baseline; downloaded once into torch's hub cache) or a local ``.pth`` file
-    holding those weights (e.g. ``r2plus1d_18-91a641e6.pth``).
+    weights API: Kinetics-400 for the video networks, ImageNet for the
+    frame-based ones; downloaded once into torch's hub cache) or a local
+    ``.pth`` file holding those weights (e.g. ``r2plus1d_18-91a641e6.pth``).
+    The architecture's ``new_layers`` (a head the pretrained network lacks)
+    may be absent from them and then keep their random initialisation.
     """
     import torch
 
@@ -193,7 +218,7 @@ def build_model(architecture: str, num_classes: int, init: str | Path | None = N
     model = arch.build()
     if init is not None:
         state = arch.adapt(_pretrained_state(arch, init))
-        _load_state(model, state, f"initial weights {init}", architecture)
+        _load_state(model, state, f"initial weights {init}", architecture, optional=arch.new_layers)
     model.fc = torch.nn.Linear(model.fc.in_features, num_classes)
     return model
 
@@ -253,12 +278,21 @@ def _torch_load(path: Path, what: str) -> Any:
         raise WeightsError(f"cannot read {path}: corrupt or truncated file ({str(exc).splitlines()[0][:160]})") from exc
 
 
-def _load_state(model: Any, state: dict, what: str, architecture: str) -> None:
+def _load_state(model: Any, state: dict, what: str, architecture: str, optional: tuple[str, ...] = ()) -> None:
+    """Load ``state`` into ``model``; every parameter and buffer must be there except those under ``optional``."""
     try:
-        model.load_state_dict(state, strict=True)
+        result = model.load_state_dict(state, strict=not optional)
     except RuntimeError as exc:
         first = [line.strip() for line in str(exc).splitlines() if line.strip()][1:3]
         raise WeightsError(f"{what} do not fit architecture {architecture}: {' '.join(first)[:300]}") from exc
+    missing = [k for k in result.missing_keys if not any(k == p or k.startswith(p + ".") for p in optional)]
+    if missing or result.unexpected_keys:
+        found = [
+            f"{n} key(s): {', '.join(keys[:4])}"
+            for n, keys in (("missing", missing), ("unexpected", result.unexpected_keys))
+            if keys
+        ]
+        raise WeightsError(f"{what} do not fit architecture {architecture}: {'; '.join(found)[:300]}")
 
 
 def read_checkpoint(path: str | Path) -> tuple[CheckpointMeta, dict]:
