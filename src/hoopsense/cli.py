@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--det-backend",
         choices=DETECTOR_BACKENDS,
         default=det.backend,
-        help="auto (OpenVINO on CPU, exporting .pt weights once; Ultralytics elsewhere), openvino or ultralytics",
+        help="auto (on CPU: OpenVINO for .pt, exported once, and OpenVINO folders; ONNX Runtime for .onnx; "
+        "Ultralytics' predictor on GPUs), openvino, onnxruntime or ultralytics",
     )
     t = a.add_argument_group("tracking and player filters")
     t.add_argument(
@@ -136,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files",
     )
     rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
-    rec.add_argument("--stride", type=int, default=None, help="frames between clip starts (default: half a clip)")
+    rec.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="frames between clip starts (default: one clip, every frame classified once; half a clip classifies each frame twice)",
+    )
     rec.add_argument(
         "--batch-size",
         type=int,

@@ -118,7 +118,9 @@ def test_actions_reach_the_video_and_the_timeline_files(tmp_path, video, checkpo
             total = sum(e["duration_s"] for e in mine if e["action"] == action)
             assert s["duration_s"] == pytest.approx(total, abs=1e-3)
     run = json.loads(out.with_name("game.run.json").read_text())
-    assert run["recognizer"]["clip_len"] == 4 and run["recognizer"]["stride"] == 2
+    assert (
+        run["recognizer"]["clip_len"] == 4 and run["recognizer"]["stride"] == 4
+    )  # one clip span: every frame in one clip
     assert run["recognizer"]["clips_classified"] > 0 and run["events"] == len(events)
     assert "actions" in capsys.readouterr().out
 

@@ -41,8 +41,10 @@ def test_model_input_is_the_recorded_preprocessing(checkpoint):
 def test_tubelet_geometry_and_padding_colour_come_from_the_checkpoint(checkpoint):
     rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu"))
     cfg = rec.tubelet_config()
-    assert (cfg.clip_len, cfg.stride, cfg.context, cfg.resize) == (4, 2, 1.5, 40)
+    # the default stride is one clip span (clip_len * frame_step): every frame in exactly one clip
+    assert (cfg.clip_len, cfg.stride, cfg.context, cfg.resize) == (4, 4 * rec.meta.frame_step, 1.5, 40)
     assert rec.tubelet_config(clip_len=8, stride=3).clip_len == 8
+    assert rec.tubelet_config(clip_len=8).stride == 8 * rec.meta.frame_step
     assert rec.fill == (26, 128, 230)  # mean * 255 normalises to 0
 
 

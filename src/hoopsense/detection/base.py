@@ -19,7 +19,7 @@ from hoopsense.errors import check_choice, check_range, check_text
 PERSON = 0
 BALL = 1
 CLASS_NAMES = {PERSON: "person", BALL: "sports ball"}
-DETECTOR_BACKENDS = ("auto", "openvino", "ultralytics")
+DETECTOR_BACKENDS = ("auto", "openvino", "onnxruntime", "ultralytics")
 
 
 @runtime_checkable
@@ -54,13 +54,15 @@ class DetectorConfig:
     low-score boxes to keep small or occluded players. ``device``: ``auto``
     (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
 
-    ``backend``: ``auto`` runs the network in OpenVINO on the CPU (``.pt``
-    weights are exported once and cached, ``.onnx`` files and OpenVINO folders
-    are read as they are) and through Ultralytics' own predictor elsewhere
-    (CUDA, MPS, or when OpenVINO cannot read the weights); ``openvino`` and
-    ``ultralytics`` force one. ``batch_size``: frames per detector call (None:
-    8 on CUDA, 1 on CPU, where one frame at a time on every core measured
-    fastest; OpenVINO runs a larger batch as concurrent requests). ``half``: fp16 inference in Ultralytics' predictor (None: on CUDA).
+    ``backend``: ``auto`` runs the network on the CPU with hoopsense's own
+    pre- and post-processing, in OpenVINO for ``.pt`` weights (exported once
+    and cached) and OpenVINO folders, in ONNX Runtime for ``.onnx`` files
+    (see :mod:`hoopsense.detection.engines` for the measurements), and through
+    Ultralytics' own predictor elsewhere (CUDA, MPS); ``openvino``,
+    ``onnxruntime`` and ``ultralytics`` force one. ``batch_size``: frames per
+    detector call (None: 8 on CUDA, 4 in OpenVINO, 1 in ONNX Runtime or
+    Ultralytics' predictor on the CPU, the fastest measured on a 2-core CPU).
+    ``half``: fp16 inference in Ultralytics' predictor (None: on CUDA).
     """
 
     weights: str = "yolo11n.pt"

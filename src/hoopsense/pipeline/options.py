@@ -19,7 +19,7 @@ class AnalyzeOptions:
 
     ``identity`` links tracker fragments into one identity per person and
     gives teams. ``recognizer`` None makes a tracking-only run. ``clip_len`` (default: the
-    checkpoint's) and ``stride`` (default: half a clip) set the clip windows.
+    checkpoint's) and ``stride`` (default: one clip span, every frame in one clip) set the clip windows.
     ``crf`` is the H.264 quality of the annotated video (0-51, lower is better).
     """
 

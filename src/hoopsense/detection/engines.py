@@ -1,22 +1,24 @@
-"""Ultralytics YOLO detectors run directly in OpenVINO on the CPU: the fast path of
-:class:`~hoopsense.detection.yolo.YoloDetector`.
+"""YOLO networks run directly in OpenVINO or ONNX Runtime on the CPU, with hoopsense's own
+pre- and post-processing: the CPU path of :class:`~hoopsense.detection.yolo.YoloDetector`.
 
-Why not Ultralytics' own predictor: on a 2-core CPU its ONNX Runtime path ran
-the int8 YOLOv8n at about 150 ms a frame where OpenVINO runs the same file in
-about 100 ms (and an OpenVINO int8 export in 30 ms), and its generic
-post-processing thresholds all 80 COCO classes. Here the network's raw output
-is decoded for the two classes hoopsense keeps (person, sports ball) with the
-same rules as Ultralytics (a box takes its best-scoring class; class-wise NMS),
-so ``--conf 0.05`` costs no more than ``--conf 0.25``.
+What runs each kind of weights (``backend="auto"``), chosen by measurement on
+a 2-core CPU:
 
-What OpenVINO reads for each kind of weights (:func:`openvino_source`):
+* a ``.pt`` file: OpenVINO, on an export made once by Ultralytics and cached
+  beside the weights (or in the cache folder when that is read-only), named by
+  the file's sha256, so a changed file is exported again and an unchanged one
+  never is;
+* an OpenVINO folder (``*_openvino_model/``): OpenVINO, on its ``.xml`` (the
+  int8 YOLOv8n folder runs in about 24 ms a frame);
+* an ``.onnx`` file: ONNX Runtime, its reference runtime (the dynamically
+  quantised int8 YOLOv8n ran in about 75 ms a frame there and about 95 ms in
+  OpenVINO; ``backend="openvino"`` still reads it).
 
-* an OpenVINO folder (``*_openvino_model/``): its ``.xml``;
-* an ``.onnx`` file: the file itself (OpenVINO reads ONNX);
-* a ``.pt`` file: an OpenVINO export made once by Ultralytics and cached
-  beside the weights (or in the cache folder when that is read-only), named
-  by the file's sha256, so a changed file is exported again and an unchanged
-  one never is.
+Why not Ultralytics' own predictor: its generic post-processing thresholds all
+80 COCO classes (``--conf 0.05`` then cost tens of milliseconds a frame) and it
+builds a result object per frame. Here the raw output is decoded for the two
+classes hoopsense keeps (person, sports ball) with Ultralytics' rules (a box
+takes its best-scoring class; class-wise NMS), so a low ``conf`` costs nothing.
 
 Exported models have dynamic input shapes, so frames are letterboxed to the
 smallest multiple of the stride that holds them (640x384 for 16:9 video, as
@@ -55,7 +57,7 @@ def is_openvino_folder(path: Path) -> bool:
 
 def openvino_source(weights: Path, *, export_dir: Path | None = None) -> Path | None:
     """The file OpenVINO should read for ``weights`` (exporting a ``.pt`` once), or None when
-    OpenVINO cannot run this kind of weights (Ultralytics' own backends then do)."""
+    OpenVINO cannot run this kind of weights."""
     if is_openvino_folder(weights):
         return sorted(weights.glob("*.xml"))[0]
     suffix = weights.suffix.lower()
@@ -187,62 +189,109 @@ def decode(
     return boxes[keep], scores[keep], cls[keep]
 
 
-class OpenVinoYolo:
-    """A YOLO network compiled by OpenVINO for the CPU.
+def _blob(image: np.ndarray, shape: tuple[int, int], bgr: bool) -> tuple[np.ndarray, Letterbox]:
+    """float32 ``(1, 3, H, W)`` RGB 0-1 network input of a uint8 image letterboxed to ``shape``."""
+    boxed, place = letterbox(image, shape)
+    rgb = boxed[..., ::-1] if bgr else boxed
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1))[None].astype(np.float32) * np.float32(1 / 255), place
 
-    ``source``: an ``.xml`` or ``.onnx`` file (see :func:`openvino_source`). A
-    model with a fixed input size keeps it; one with a dynamic size is set, on
-    the first frame, to the smallest stride multiple that holds an ``imgsz``
-    letterbox of it, and re-set if the frame size changes.
 
-    ``parallel``: 1 (the default) runs one frame at a time on every core
-    (OpenVINO's latency mode); more runs the frames given together as that many
-    concurrent requests, one stream each (throughput mode). On the 2-core test
-    machine, with decoding and tracking beside it, 2 streams measured slower
-    than 1 (about 5 fps against 7 on the NBA clip) and 4 the same as 1.
+def _input_shape(fixed: tuple[int, int] | None, imgsz: int, height: int, width: int) -> tuple[int, int]:
+    """Network input (height, width) for a ``height`` x ``width`` frame: the model's own when fixed, else the
+    smallest stride multiple holding an ``imgsz`` letterbox of the frame."""
+    if fixed is not None:
+        return fixed
+    gain = imgsz / max(height, width)
+    return (int(np.ceil(height * gain / STRIDE) * STRIDE), int(np.ceil(width * gain / STRIDE) * STRIDE))
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+
+
+class OnnxRuntimeYolo:
+    """A YOLO ``.onnx`` network in an ONNX Runtime CPU session, one frame per run.
+
+    A model with a fixed input size keeps it; one with a dynamic size gets the
+    smallest stride multiple that holds an ``imgsz`` letterbox of the frame.
     """
 
-    def __init__(self, source: Path, *, imgsz: int, parallel: int = 1) -> None:
+    name = "onnxruntime"
+
+    def __init__(self, source: Path, *, imgsz: int) -> None:
+        import onnxruntime as ort
+
+        try:
+            self._session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types with long texts
+            raise WeightsError(f"ONNX Runtime cannot read detector weights {source}: {_reason(exc)}") from exc
+        inputs = self._session.get_inputs()[0]
+        self._input = inputs.name
+        h, w = inputs.shape[2:4] if len(inputs.shape) == 4 else (None, None)
+        self.fixed = (h, w) if isinstance(h, int) and isinstance(w, int) else None
+        self.imgsz = imgsz
+
+    def __call__(self, images: Sequence[np.ndarray], *, bgr: bool) -> list[tuple[np.ndarray, Letterbox]]:
+        """Raw head output float32 of each uint8 ``(H, W, 3)`` image (BGR when ``bgr``, else RGB;
+        all of one size) and where the image sits in the network input."""
+        out = []
+        for image in images:
+            blob, place = _blob(image, _input_shape(self.fixed, self.imgsz, *image.shape[:2]), bgr)
+            out.append((np.asarray(self._session.run(None, {self._input: blob})[0])[0], place))
+        return out
+
+
+class OpenVinoYolo:
+    """A YOLO network compiled by OpenVINO for the CPU, in latency mode (every core on one request).
+
+    ``source``: an ``.xml`` or ``.onnx`` file (see :func:`openvino_source`). A
+    model with a fixed input size keeps its height and width; one with a
+    dynamic size is set, on the first frames, to the smallest stride multiple
+    that holds an ``imgsz`` letterbox of them, and re-set if the frame size
+    changes. The frames of one call run as one batch when the network can be
+    reshaped to it (one frame at a time otherwise): on the 2-core test machine
+    the int8 YOLOv8n ran the NBA clip at about 23 fps one frame at a time and
+    28 fps in batches of 4. (Concurrent requests through ``AsyncInferQueue``
+    are avoided: they can hang on some Intel and AMD CPUs, as Ultralytics notes.)
+    """
+
+    name = "openvino"
+
+    def __init__(self, source: Path, *, imgsz: int) -> None:
         import openvino as ov
 
         self._core = ov.Core()
         try:
             self._model = self._core.read_model(str(source))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line text
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(f"OpenVINO cannot read detector weights {source}: {reason}") from exc
+            raise WeightsError(f"OpenVINO cannot read detector weights {source}: {_reason(exc)}") from exc
         shape = self._model.inputs[0].get_partial_shape()
         self.fixed: tuple[int, int] | None = None
-        if shape.is_static:
+        if shape[2].is_static and shape[3].is_static:
             self.fixed = (int(shape[2].get_length()), int(shape[3].get_length()))
         self.imgsz = imgsz
-        self.parallel = max(1, parallel)
-        self._compiled: Any = None
-        self._requests: Any = None
-        self._shape: tuple[int, int] | None = None
+        self._compiled: dict[tuple[int, int, int], Any] = {}  # (batch, height, width) -> compiled network
+        self._unbatchable = False
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:
         """Network input (height, width) for a ``height`` x ``width`` frame."""
-        if self.fixed is not None:
-            return self.fixed
-        gain = self.imgsz / max(height, width)
-        h, w = height * gain, width * gain
-        return (int(np.ceil(h / STRIDE) * STRIDE), int(np.ceil(w / STRIDE) * STRIDE))
+        return _input_shape(self.fixed, self.imgsz, height, width)
 
-    def _compile(self, shape: tuple[int, int]) -> None:
-        if self._compiled is not None and shape == self._shape:
-            return
-        import openvino as ov
-
-        if self.fixed is None:
-            self._model.reshape([1, 3, *shape])
-        if self.parallel == 1:
-            config = {"PERFORMANCE_HINT": "LATENCY"}
-        else:
-            config = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(self.parallel)}
-        self._compiled = self._core.compile_model(self._model, "CPU", config)
-        self._requests = ov.AsyncInferQueue(self._compiled, self.parallel) if self.parallel > 1 else None
-        self._shape = shape
+    def _network(self, batch: int, shape: tuple[int, int]) -> Any:
+        """The network compiled for ``batch`` frames of ``shape`` (None when it cannot take that batch)."""
+        key = (batch, *shape)
+        if key not in self._compiled:
+            if len(self._compiled) >= 4:  # a few shapes at most (the last batch of a video is smaller)
+                self._compiled.pop(next(iter(self._compiled)))
+            try:
+                self._model.reshape([batch, 3, *shape])
+                self._compiled[key] = self._core.compile_model(self._model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+            except Exception:  # a graph with the batch size baked in: one frame at a time
+                if batch == 1:
+                    raise
+                self._unbatchable = True
+                return None
+        return self._compiled[key]
 
     def __call__(self, images: Sequence[np.ndarray], *, bgr: bool) -> list[tuple[np.ndarray, Letterbox]]:
         """Raw head output float32 of each uint8 ``(H, W, 3)`` image (BGR when ``bgr``, else RGB;
@@ -250,23 +299,11 @@ class OpenVinoYolo:
         if not images:
             return []
         shape = self.input_shape(*images[0].shape[:2])
-        self._compile(shape)
-        blobs, places = [], []
-        for image in images:
-            boxed, place = letterbox(image, shape)
-            rgb = boxed[..., ::-1] if bgr else boxed
-            blobs.append(np.ascontiguousarray(rgb.transpose(2, 0, 1))[None].astype(np.float32) * np.float32(1 / 255))
-            places.append(place)
-        if self._requests is None:
-            outputs = [np.asarray(self._compiled(blob)[0])[0] for blob in blobs]
+        blobs, places = zip(*(_blob(image, shape, bgr) for image in images))
+        network = None if self._unbatchable or len(blobs) == 1 else self._network(len(blobs), shape)
+        if network is not None:
+            outputs = list(np.asarray(network(np.concatenate(blobs))[0]))
         else:
-            outputs = [np.empty(0, np.float32)] * len(blobs)
-
-            def done(request: Any, index: int) -> None:
-                outputs[index] = request.get_output_tensor(0).data[0].copy()
-
-            self._requests.set_callback(done)
-            for i, blob in enumerate(blobs):
-                self._requests.start_async({0: blob}, i)
-            self._requests.wait_all()
+            single = self._network(1, shape)
+            outputs = [np.asarray(single(blob)[0])[0] for blob in blobs]
         return list(zip(outputs, places))

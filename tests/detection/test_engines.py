@@ -1,5 +1,5 @@
-"""The OpenVINO fast path of the YOLO detector: letterbox, decoding, parity with Ultralytics'
-predictor on real frames, and the cached export of ``.pt`` weights."""
+"""The detector's own CPU engines (OpenVINO, ONNX Runtime): letterbox, decoding, parity with
+Ultralytics' predictor on real frames, and the cached OpenVINO export of ``.pt`` weights."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import supervision as sv
 from conftest import ASSETS, FOOTAGE, ONNX_DETECTOR, need_asset
 
 from hoopsense.detection import DetectorConfig, YoloDetector
-from hoopsense.detection.openvino_yolo import decode, export_folder, letterbox, openvino_available
+from hoopsense.detection.engines import decode, export_folder, letterbox, openvino_available
 from hoopsense.errors import ConfigError
 
 OPENVINO_DETECTOR = ASSETS / "detector" / "yolov8n_int8_openvino_model"
@@ -113,11 +113,28 @@ def test_openvino_path_gives_ultralytics_boxes_on_real_frames():
 
 
 @pytest.mark.slow
+def test_onnxruntime_engine_gives_ultralytics_boxes_on_real_frames():
+    weights = str(need_asset(ONNX_DETECTOR))
+    frames = _nba_frames(6)
+    ours = YoloDetector(DetectorConfig(weights=weights, device="cpu"))
+    theirs = YoloDetector(DetectorConfig(weights=weights, device="cpu", backend="ultralytics"))
+    assert ours.backend == "onnxruntime"  # auto: an .onnx file runs in ONNX Runtime
+    a, b = ours.detect(frames, bgr=True), theirs.detect(frames, bgr=True)
+    assert sum(len(d) for d in a) > 30
+    for x, y in zip(a, b):  # same runtime, same letterbox, same decoding rules: the same boxes
+        assert len(x) == len(y) and _matched(x, y, 0.99) == len(x)
+        assert np.abs(np.sort(x.confidence) - np.sort(y.confidence)).max() < 1e-3
+
+
+@pytest.mark.slow
 @needs_openvino
 def test_openvino_reads_onnx_weights_and_finds_the_players():
     frames = _nba_frames(4)
-    ours = YoloDetector(DetectorConfig(weights=str(need_asset(ONNX_DETECTOR)), device="cpu", conf=0.25))
+    ours = YoloDetector(
+        DetectorConfig(weights=str(need_asset(ONNX_DETECTOR)), device="cpu", conf=0.25, backend="openvino")
+    )
     theirs = YoloDetector(DetectorConfig(weights=str(ONNX_DETECTOR), device="cpu", conf=0.25, backend="ultralytics"))
+    assert ours.backend == "openvino"
     a, b = ours.detect(frames, bgr=True), theirs.detect(frames, bgr=True)
     persons = [int((d.class_id == 0).sum()) for d in a]
     assert min(persons) >= 8, persons
@@ -176,28 +193,30 @@ def test_read_only_weights_folder_exports_to_the_cache(tmp_path, monkeypatch):
     assert export_folder(weights).parent == tmp_path / "home" / "weights" / "openvino"
 
 
-def test_openvino_backend_is_refused_where_it_cannot_run(tmp_path, monkeypatch):
-    with pytest.raises(ConfigError, match="backend must be one of auto, openvino, ultralytics"):
+def test_engines_are_refused_where_they_cannot_run(monkeypatch):
+    with pytest.raises(ConfigError, match="backend must be one of auto, openvino, onnxruntime, ultralytics"):
         DetectorConfig(backend="tensorrt")
+    with pytest.raises(ConfigError, match="onnxruntime needs an .onnx file"):
+        YoloDetector(DetectorConfig(weights=str(need_asset(OPENVINO_DETECTOR)), device="cpu", backend="onnxruntime"))
     import hoopsense.detection.yolo as yolo
 
     monkeypatch.setattr(yolo, "openvino_available", lambda: False)
     with pytest.raises(ConfigError, match="needs the openvino package"):
         YoloDetector(DetectorConfig(weights=str(need_asset(ONNX_DETECTOR)), device="cpu", backend="openvino"))
-    auto = YoloDetector(DetectorConfig(weights=str(ONNX_DETECTOR), device="cpu"))
-    assert auto.backend == "ultralytics"  # auto falls back to Ultralytics' predictor
+    assert YoloDetector(DetectorConfig(weights=str(ONNX_DETECTOR), device="cpu")).backend == "onnxruntime"
 
 
 @pytest.mark.slow
 @needs_openvino
-def test_concurrent_requests_give_the_same_outputs_in_order():
-    from hoopsense.detection.openvino_yolo import OpenVinoYolo
+def test_a_batch_gives_the_outputs_of_single_frames_in_order():
+    from hoopsense.detection.engines import OpenVinoYolo
 
     xml = sorted(need_asset(OPENVINO_DETECTOR).glob("*.xml"))[0]
     frames = _nba_frames(3)
-    one = OpenVinoYolo(xml, imgsz=640)(frames, bgr=True)
-    many = OpenVinoYolo(xml, imgsz=640, parallel=2)(frames, bgr=True)
-    assert len(one) == len(many) == 3
-    for (a, pa), (b, pb) in zip(one, many):
-        assert pa == pb and np.allclose(a, b, atol=1e-4)
-    assert not np.allclose(one[0][0], one[2][0])  # different frames, different outputs: order is checked
+    engine = OpenVinoYolo(xml, imgsz=640)
+    batch = engine(frames, bgr=True)
+    single = [engine([f], bgr=True)[0] for f in frames]
+    assert not engine._unbatchable and len(batch) == len(single) == 3
+    for (a, pa), (b, pb) in zip(batch, single):
+        assert pa == pb and np.allclose(a, b, atol=1e-3)
+    assert not np.allclose(batch[0][0], batch[2][0])  # different frames, different outputs: order is checked
