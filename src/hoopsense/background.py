@@ -17,6 +17,18 @@ T = TypeVar("T")
 _DONE = object()
 
 
+def put_unless_stopped(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put ``item`` into the bounded queue ``q``, waiting while it is full, unless ``stop`` is set
+    first; True when the item went in."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class _Failed:
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
@@ -47,13 +59,7 @@ class Background(Generic[T]):
         self.close()
 
     def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(self._queue, item, self._stop)
 
     def _produce(self) -> None:
         items = self._make()

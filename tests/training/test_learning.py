@@ -11,57 +11,22 @@ fp32; about 2x faster there) and in fp32 elsewhere.
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
-from motion import CLASSES, clip_frames, make_motion_dataset
+from motion import CLASSES, LEARNING_CONFIG, clip_frames, train_on_motion
 
 from hoopsense.devices import native_bf16
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
-from hoopsense.training.augment import Augment
-from hoopsense.training.formats import load_dataset
-from hoopsense.training.loop import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 
-CONFIG = TrainConfig(
-    architecture="r2plus1d_18",
-    epochs=10,
-    batch_size=8,
-    lr=2e-3,
-    clip_len=8,
-    frame_step=2,
-    resize=40,
-    crop_size=32,
-    init="none",
-    augment=Augment(flip=False, rotate_deg=5, translate=0.05, colour=0.1),
-    workers=0,
-    patience=10,
-    precision="bf16" if native_bf16() else "fp32",
-)
-
-
-def _run(root_parent, shuffle: bool):
-    root = make_motion_dataset(
-        root_parent / ("shuffled" if shuffle else "motion"), per_class=40, seed=0, shuffle_labels=shuffle
-    )
-    started = time.perf_counter()
-    checkpoint = root_parent / f"{root.name}.pt"
-    result = train(load_dataset(root, "spacejam"), CONFIG, checkpoint)
-    elapsed = time.perf_counter() - started
-    clips_s = sum(h["train_clips_per_s"] for h in result.history) / len(result.history)
-    print(
-        f"\n{root.name} ({CONFIG.precision}): best val accuracy {result.best['val_accuracy']:.3f} at epoch "
-        f"{result.best_epoch}, {elapsed:.0f} s, {clips_s:.1f} training clips/s"
-    )
-    return result, checkpoint
+CONFIG = LEARNING_CONFIG
 
 
 @pytest.fixture(scope="module")
 def motion_run(tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("learning"), shuffle=False)
+    return train_on_motion(tmp_path_factory.mktemp("learning"), CONFIG, shuffle=False)
 
 
 def test_learns_motion_classes(motion_run):
@@ -101,5 +66,5 @@ def test_bf16_inference_agrees_with_fp32_on_the_trained_checkpoint(motion_run):
 
 
 def test_shuffled_labels_stay_near_chance(tmp_path):
-    result, _ = _run(tmp_path, shuffle=True)
+    result, _ = train_on_motion(tmp_path, CONFIG, shuffle=True)
     assert result.best["val_accuracy"] <= 0.5, result.history  # chance is 0.25 with four balanced classes

@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from hoopsense.background import put_unless_stopped
 from hoopsense.errors import VideoError
 from hoopsense.video.decode import PacketDecoder
 from hoopsense.video.meta import Frame, VideoMeta, _open, _reason, probe, upright
@@ -129,13 +130,7 @@ class VideoReader:
             yield item
 
     def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_unless_stopped(self._queue, item, self._stop)
 
     def _produce(self) -> None:
         try:
