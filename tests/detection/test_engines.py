@@ -177,6 +177,12 @@ def test_pt_weights_are_exported_once_and_cached_by_hash(tmp_path, monkeypatch):
     assert np.array_equal(a.xyxy, b.xyxy)
     monkeypatch.undo()
 
+    from hoopsense.detection.engines import OpenVinoYolo
+
+    batched = OpenVinoYolo(sorted(folder.glob("*.xml"))[0], imgsz=640)  # an export has dynamic shapes: batches run
+    _batch_matches_single_frames(batched, _nba_frames(3), distinct=False)
+    assert not batched._unbatchable
+
     _random_pt(weights)  # new weights under the same name: a new export, the old one untouched
     YoloDetector(DetectorConfig(weights=str(weights), device="cpu"))
     assert export_folder(weights) != folder and folder.is_dir()
@@ -206,17 +212,24 @@ def test_engines_are_refused_where_they_cannot_run(monkeypatch):
     assert YoloDetector(DetectorConfig(weights=str(ONNX_DETECTOR), device="cpu")).backend == "onnxruntime"
 
 
-@pytest.mark.slow
-@needs_openvino
-def test_a_batch_gives_the_outputs_of_single_frames_in_order():
-    from hoopsense.detection.engines import OpenVinoYolo
-
-    xml = sorted(need_asset(OPENVINO_DETECTOR).glob("*.xml"))[0]
-    frames = _nba_frames(3)
-    engine = OpenVinoYolo(xml, imgsz=640)
+def _batch_matches_single_frames(engine, frames, *, distinct=True):
+    """The outputs of a call with several frames are those of each frame alone, in order (checked when the
+    network's outputs differ from frame to frame: a random network's barely do)."""
     batch = engine(frames, bgr=True)
     single = [engine([f], bgr=True)[0] for f in frames]
-    assert not engine._unbatchable and len(batch) == len(single) == 3
-    for (a, pa), (b, pb) in zip(batch, single):
-        assert pa == pb and np.allclose(a, b, atol=1e-3)
-    assert not np.allclose(batch[0][0], batch[2][0])  # different frames, different outputs: order is checked
+    assert len(batch) == len(single) == len(frames)
+    diff = np.array([[np.abs(a - b).max() for b, _ in single] for a, _ in batch])
+    for i, ((a, pa), (b, pb)) in enumerate(zip(batch, single)):
+        assert pa == pb and np.allclose(a, b, rtol=1e-2, atol=1e-3)
+        if distinct:
+            assert diff[i, i] < np.delete(diff[i], i).min()  # each output is its own frame's: the order is kept
+
+
+@pytest.mark.slow
+@needs_openvino
+def test_a_network_with_its_batch_baked_in_runs_frame_by_frame():
+    from hoopsense.detection.engines import OpenVinoYolo
+
+    engine = OpenVinoYolo(sorted(need_asset(OPENVINO_DETECTOR).glob("*.xml"))[0], imgsz=640)
+    _batch_matches_single_frames(engine, _nba_frames(3))
+    assert engine._unbatchable  # this int8 export fixes the batch at 1

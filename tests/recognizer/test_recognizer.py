@@ -41,10 +41,14 @@ def test_model_input_is_the_recorded_preprocessing(checkpoint):
 def test_tubelet_geometry_and_padding_colour_come_from_the_checkpoint(checkpoint):
     rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu"))
     cfg = rec.tubelet_config()
-    # the default stride is one clip span (clip_len * frame_step): every frame in exactly one clip
-    assert (cfg.clip_len, cfg.stride, cfg.context, cfg.resize) == (4, 4 * rec.meta.frame_step, 1.5, 40)
+    # the default stride is one clip span: every frame in exactly one clip
+    step = rec.meta.frame_step
+    assert (cfg.clip_len, cfg.stride, cfg.context, cfg.resize) == (4, 3 * step + 1, 1.5, 40)
     assert rec.tubelet_config(clip_len=8, stride=3).clip_len == 8
-    assert rec.tubelet_config(clip_len=8).stride == 8 * rec.meta.frame_step
+    assert rec.tubelet_config(clip_len=8).stride == cfg.span + 4 * step
+    with pytest.raises(ConfigError, match="stride must be at most the clip span") as err:
+        rec.tubelet_config(stride=cfg.span + 1)  # frames between clips would get no action
+    assert err.value.field == "AnalyzeOptions.stride"
     assert rec.fill == (26, 128, 230)  # mean * 255 normalises to 0
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from hoopsense.devices import pick_device, pick_dtype
+from hoopsense.errors import ConfigError
 from hoopsense.recognizer.config import RecognizerConfig
 from hoopsense.recognizer.model import ARCHITECTURES, CheckpointMeta, load_checkpoint
 from hoopsense.recognizer.transforms import clips_to_tensor
@@ -55,17 +56,25 @@ class Recognizer:
     def tubelet_config(
         self, *, clip_len: int | None = None, stride: int | None = None, max_gap: int = 8
     ) -> TubeletConfig:
-        """Tubelet geometry from the checkpoint; ``clip_len`` overrides it.
+        """Tubelet geometry from the checkpoint, for classifying every frame; ``clip_len`` overrides it.
 
-        ``stride`` defaults to one clip span (``clip_len * frame_step`` frames): every frame is in one clip.
-        Half a span (every frame classified twice) cost twice the clips and, measured on the NBA clip with a
-        trained 8-frame checkpoint (``benchmarks/bench_schedule.py``), gave the same action on 97.3% of
-        player-frames; pass it as ``stride`` for the dense schedule."""
+        ``stride`` defaults to one clip span (``(clip_len - 1) * frame_step + 1`` frames): every frame is
+        in one clip. Half a span (every frame classified twice) cost twice the clips and, measured on the
+        NBA clip with a trained 8-frame checkpoint (``benchmarks/bench_schedule.py``), gave the same action
+        on 97.3% of player-frames; pass it as ``stride`` for the dense schedule. A stride longer than the
+        span would leave frames that no clip covers, and is refused (:class:`ConfigError`)."""
         meta: CheckpointMeta = self.meta
         clip_len = clip_len or meta.clip_len
+        span = (clip_len - 1) * meta.frame_step + 1
+        if stride is not None and stride > span:
+            raise ConfigError(
+                f"stride must be at most the clip span ({span} frames: {clip_len} frames every {meta.frame_step}), "
+                f"got {stride}; a longer stride leaves frames that no clip covers",
+                field="AnalyzeOptions.stride",
+            )
         return TubeletConfig(
             clip_len=clip_len,
-            stride=stride or clip_len * meta.frame_step,
+            stride=stride or span,
             frame_step=meta.frame_step,
             context=meta.context,
             resize=meta.resize,
