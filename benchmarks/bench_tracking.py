@@ -371,6 +371,7 @@ def parse_configs(extra: list[str], only: str | None) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global DETECTOR
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -394,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", help="comma-separated configuration names to run")
     parser.add_argument(
+        "--detector", type=Path, default=None, help="detector weights for every configuration (default: int8 ONNX)"
+    )
+    parser.add_argument(
         "--min-height",
         type=float,
         default=0.0,
@@ -406,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         video, tracker, mot, detector, max_frames = args.child_yolo
         print(json.dumps(child_yolo_track(video, tracker, mot, detector, int(max_frames))))
         return 0
+    DETECTOR = args.detector or DETECTOR
     if not DETECTOR.exists():
         raise SystemExit(f"{DETECTOR} is missing (the shared assets folder is absent on this machine)")
     configs = parse_configs(args.config, args.only)

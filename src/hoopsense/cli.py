@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--det-batch-size",
         type=int,
         default=det.batch_size,
-        help="frames per detector batch (default: 1 on CPU, 8 on CUDA)",
+        help="frames per detector batch (default: 8 on CUDA; on CPU 1 for .onnx files, 4 otherwise)",
     )
     inputs.add_argument(
         "--det-backend",

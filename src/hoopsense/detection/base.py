@@ -60,8 +60,8 @@ class DetectorConfig:
     (see :mod:`hoopsense.detection.engines` for the measurements), and through
     Ultralytics' own predictor elsewhere (CUDA, MPS); ``openvino``,
     ``onnxruntime`` and ``ultralytics`` force one. ``batch_size``: frames per
-    detector call (None: 8 on CUDA, 4 in OpenVINO, 1 in ONNX Runtime or
-    Ultralytics' predictor on the CPU, the fastest measured on a 2-core CPU).
+    detector call (None: 8 on CUDA; on the CPU 1 in ONNX Runtime and 4
+    otherwise, the fastest measured on a 2-core CPU).
     ``half``: fp16 inference in Ultralytics' predictor (None: on CUDA).
     """
 
