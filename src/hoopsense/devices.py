@@ -47,6 +47,13 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def openvino_available() -> bool:
+    """True when the ``openvino`` package can be imported (the CPU engine of the detector and recognizer)."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
 def native_bf16() -> bool:
     """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 inference
     runs about 2.5x faster than fp32; read from ``/proc/cpuinfo`` (False where it cannot be read)."""

@@ -12,7 +12,8 @@ import supervision as sv
 from conftest import ASSETS, FOOTAGE, ONNX_DETECTOR, need_asset
 
 from hoopsense.detection import DetectorConfig, YoloDetector
-from hoopsense.detection.engines import decode, export_folder, letterbox, openvino_available
+from hoopsense.detection.engines import decode, export_folder, letterbox
+from hoopsense.devices import openvino_available
 from hoopsense.errors import ConfigError
 
 OPENVINO_DETECTOR = ASSETS / "detector" / "yolov8n_int8_openvino_model"

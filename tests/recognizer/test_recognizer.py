@@ -7,6 +7,7 @@ import pytest
 import torch
 from recognizers import make_checkpoint
 
+from hoopsense.devices import openvino_available
 from hoopsense.errors import ConfigError
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
 from hoopsense.recognizer.tubelets import Tubelet
@@ -26,7 +27,8 @@ def clips(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_model_input_is_the_recorded_preprocessing(checkpoint):
-    rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=4, precision="fp32"))
+    # the torch network, to see its input; OpenVINO gets the very same tensor (see predict_clips)
+    rec = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=4, precision="fp32", backend="torch"))
     seen = []
     rec.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
     clip = np.zeros((4, 40, 40, 3), np.uint8)
@@ -91,3 +93,18 @@ def test_bad_settings_are_config_errors(checkpoint):
         RecognizerConfig(str(checkpoint), precision="int4")
     with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
         Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp16"))
+
+
+@pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
+def test_openvino_gives_the_torch_network_s_probabilities(checkpoint):
+    torch.manual_seed(0)
+    batch = clips(6, seed=3)
+    ref = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32", backend="torch"))
+    ov32 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32", batch_size=4))
+    assert (ref.backend, ov32.backend) == ("torch", "openvino")  # auto: OpenVINO for a 3D network on the CPU
+    p = ref.predict_clips(batch)
+    assert np.allclose(ov32.predict_clips(batch), p, atol=1e-4)  # batches of 4 and 2: two compiled shapes
+    ov16 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="bf16", backend="openvino"))
+    assert np.abs(ov16.predict_clips(batch) - p).max() < 0.05
+    with pytest.raises(ConfigError, match="backend must be one of auto, torch, openvino"):
+        RecognizerConfig(str(checkpoint), backend="tensorrt")

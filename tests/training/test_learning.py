@@ -53,8 +53,8 @@ def test_bf16_inference_agrees_with_fp32_on_the_trained_checkpoint(motion_run):
     """What makes bf16 the CPU default for inference: the same top-1 class as fp32 on 99% of clips."""
     _, checkpoint = motion_run
     clips, labels = _fresh_clips(75, seed=1)
-    fp32 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=16, precision="fp32"))
-    bf16 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=16))  # auto: bf16 here
+    fp32 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=16, precision="fp32", backend="torch"))
+    bf16 = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", batch_size=16))  # the default: bf16 here
     assert str(bf16.dtype) == "torch.bfloat16"
     p32, p16 = fp32.predict_clips(clips), bf16.predict_clips(clips)
     agreement = float((p32.argmax(1) == p16.argmax(1)).mean())

@@ -27,7 +27,6 @@ Ultralytics does for ``.pt`` models) instead of a 640x640 square.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -43,11 +42,6 @@ from hoopsense.errors import WeightsError
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 STRIDE = 32
-
-
-def openvino_available() -> bool:
-    """True when the ``openvino`` package can be imported."""
-    return importlib.util.find_spec("openvino") is not None
 
 
 def is_openvino_folder(path: Path) -> bool:

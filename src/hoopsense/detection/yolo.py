@@ -26,10 +26,9 @@ from hoopsense.detection.engines import (
     OnnxRuntimeYolo,
     OpenVinoYolo,
     decode,
-    openvino_available,
     openvino_source,
 )
-from hoopsense.devices import pick_device
+from hoopsense.devices import openvino_available, pick_device
 from hoopsense.errors import ConfigError, WeightsError
 from hoopsense.weights import resolve
 

@@ -21,6 +21,10 @@ class RecognizerConfig:
     ``compile``: run the network through ``torch.compile`` (batches are padded
     to ``batch_size`` so one graph serves the whole game); it costs a minute
     of compilation at start and is meant for long runs on a GPU.
+
+    ``backend``: ``auto`` runs the 3D video networks on the CPU in OpenVINO
+    (converted at load, a few seconds; about 2.7x PyTorch in bf16) and
+    everything else in PyTorch; ``torch`` or ``openvino`` force one.
     """
 
     checkpoint: str
@@ -28,10 +32,12 @@ class RecognizerConfig:
     batch_size: int | None = None
     precision: str = "auto"
     compile: bool = False
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         check_text(self, "checkpoint")
         if self.batch_size is not None:
             check_range(self, "batch_size", 1, 1024)
         check_choice(self, "precision", PRECISIONS)
+        check_choice(self, "backend", ("auto", "torch", "openvino"))
         check_device_name(self.device, owner=self)

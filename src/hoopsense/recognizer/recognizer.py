@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hoopsense.devices import pick_device, pick_dtype
+from hoopsense.devices import openvino_available, pick_device, pick_dtype
 from hoopsense.errors import ConfigError
 from hoopsense.recognizer.config import RecognizerConfig
 from hoopsense.recognizer.model import ARCHITECTURES, CheckpointMeta, load_checkpoint
@@ -42,7 +42,25 @@ class Recognizer:
         self._pad_batches = config.compile
         if config.compile:
             self.model = torch.compile(self.model, dynamic=False)
+        self._openvino: _OpenVinoNetwork | None = None
+        wanted = config.backend
+        if wanted == "openvino" and (self.device.type != "cpu" or not video):
+            raise ConfigError(
+                "recognizer backend openvino runs the 3D video networks on the CPU", field="RecognizerConfig.backend"
+            )
+        if wanted == "openvino" or (wanted == "auto" and self.device.type == "cpu" and video and not config.compile):
+            if openvino_available():
+                self._openvino = _OpenVinoNetwork(model, self.meta, bf16=self.dtype == torch.bfloat16)
+            elif wanted == "openvino":
+                raise ConfigError(
+                    "recognizer backend openvino needs the openvino package", field="RecognizerConfig.backend"
+                )
         self.clips = 0
+
+    @property
+    def backend(self) -> str:
+        """``openvino`` or ``torch``: what computes the network."""
+        return "openvino" if self._openvino is not None else "torch"
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -89,6 +107,10 @@ class Recognizer:
                 clips[i : i + self.batch_size], crop_size=self.meta.crop_size, mean=self.meta.mean, std=self.meta.std
             )
             n = len(x)
+            if self._openvino is not None:
+                out.append(torch.softmax(torch.from_numpy(self._openvino(x.numpy())), dim=1).numpy())
+                self.clips += n
+                continue
             if self._pad_batches and n < self.batch_size:  # one compiled graph: every batch the same size
                 x = torch.cat([x, x.new_zeros((self.batch_size - n, *x.shape[1:]))])
             if self.device.type == "cuda":
@@ -109,3 +131,34 @@ class Recognizer:
         """One :class:`WindowPrediction` per tubelet, in order."""
         probs = self.predict_clips([t.crops for t in tubelets])
         return [WindowPrediction(t.track_id, t.start_frame, t.end_frame, p) for t, p in zip(tubelets, probs)]
+
+
+class _OpenVinoNetwork:
+    """A 3D video network converted to OpenVINO for the CPU, compiled per input shape.
+
+    On the 2-core test machine R(2+1)D-18 took 38 ms per 16x112x112 clip in
+    OpenVINO's bf16 against 102 ms in PyTorch's bf16 autocast (class
+    probabilities within 1e-4 of PyTorch's), and 212 ms in f32 against about
+    370-400 ms in PyTorch's fp32.
+    """
+
+    def __init__(self, model: torch.nn.Module, meta: CheckpointMeta, *, bf16: bool) -> None:
+        import openvino as ov
+
+        size = meta.crop_size
+        example = torch.zeros(1, 3, meta.clip_len, size, size)
+        self._model = ov.convert_model(model.float().eval(), example_input=example)
+        self._core = ov.Core()
+        self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
+        self._compiled: dict[tuple[int, ...], object] = {}
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Logits float32 ``(B, classes)`` of a normalised float32 batch ``(B, 3, T, S, S)``."""
+        shape = tuple(x.shape)
+        if shape not in self._compiled:
+            if len(self._compiled) >= 4:  # a few shapes at most: the last batch of a run is smaller
+                self._compiled.pop(next(iter(self._compiled)))
+            self._model.reshape(list(shape))
+            self._compiled[shape] = self._core.compile_model(self._model, "CPU", self._config)
+        compiled = self._compiled[shape]
+        return np.asarray(compiled(np.ascontiguousarray(x, dtype=np.float32))[0], dtype=np.float32)  # type: ignore[operator]
