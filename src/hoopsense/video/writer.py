@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -162,21 +167,47 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.pixel_format)
         frame.pts = self.frames_written
         frame.time_base = self._time_base
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        self.frames_written += 1
-        if self._audio is not None:
-            self._audio.advance(self.frames_written / self._rate + 0.5)
+        with _ctrl_c_held():  # a frame's packets (and the audio up to it) are muxed whole
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            self.frames_written += 1
+            if self._audio is not None:
+                self._audio.advance(self.frames_written / self._rate + 0.5)
 
     def close(self) -> None:
         """Flush the encoder and the audio, and finish the file."""
         if self._closed:
             return
         self._closed = True
-        try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            if self._audio is not None:
-                self._audio.close()
-        finally:
-            self._container.close()
+        with _ctrl_c_held():
+            try:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                if self._audio is not None:
+                    self._audio.close()
+            finally:
+                self._container.close()
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, then deliver it as the process would have.
+
+    A ``KeyboardInterrupt`` raised between two ``mux`` calls left the container
+    with packets encoded but never written, and finishing it then failed
+    ("Invalid argument"), so an interrupted analysis lost its partial video.
+    Only the main thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)
+        elif caught and previous == signal.SIG_DFL:
+            os.kill(os.getpid(), signal.SIGINT)
