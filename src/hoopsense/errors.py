@@ -133,3 +133,9 @@ def check_text(owner: object, field: str) -> None:
     v = getattr(owner, field)
     if not isinstance(v, str) or not v.strip():
         raise ConfigError(f"{field} must be a non-empty text, got {v!r}", field=field_name(owner, field))
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none), at most 200 characters:
+    what a one-line error says of a library's multi-line failure."""
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__

@@ -38,7 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hoopsense.errors import WeightsError
+from hoopsense.errors import WeightsError, first_line
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 STRIDE = 32
@@ -95,8 +95,7 @@ def export_pt(weights: Path, *, export_dir: Path | None = None) -> Path:
         try:
             out = Path(str(YOLO(str(staged), task="detect").export(format="openvino", dynamic=True, half=False)))
         except Exception as exc:  # Ultralytics raises many types for a model it cannot export
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(f"cannot export detector weights {weights} to OpenVINO: {reason}") from exc
+            raise WeightsError(f"cannot export detector weights {weights} to OpenVINO: {first_line(exc)}") from exc
         try:
             os.replace(out, target)
         except OSError:
@@ -199,10 +198,6 @@ def _input_shape(fixed: tuple[int, int] | None, imgsz: int, height: int, width: 
     return (int(np.ceil(height * gain / STRIDE) * STRIDE), int(np.ceil(width * gain / STRIDE) * STRIDE))
 
 
-def _reason(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-
-
 class OnnxRuntimeYolo:
     """A YOLO ``.onnx`` network in an ONNX Runtime CPU session, one frame per run.
 
@@ -218,7 +213,7 @@ class OnnxRuntimeYolo:
         try:
             self._session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types with long texts
-            raise WeightsError(f"ONNX Runtime cannot read detector weights {source}: {_reason(exc)}") from exc
+            raise WeightsError(f"ONNX Runtime cannot read detector weights {source}: {first_line(exc)}") from exc
         inputs = self._session.get_inputs()[0]
         self._input = inputs.name
         h, w = inputs.shape[2:4] if len(inputs.shape) == 4 else (None, None)
@@ -258,7 +253,7 @@ class OpenVinoYolo:
         try:
             self._model = self._core.read_model(str(source))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line text
-            raise WeightsError(f"OpenVINO cannot read detector weights {source}: {_reason(exc)}") from exc
+            raise WeightsError(f"OpenVINO cannot read detector weights {source}: {first_line(exc)}") from exc
         shape = self._model.inputs[0].get_partial_shape()
         self.fixed: tuple[int, int] | None = None
         if shape[2].is_static and shape[3].is_static:

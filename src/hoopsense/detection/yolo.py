@@ -29,7 +29,7 @@ from hoopsense.detection.engines import (
     openvino_source,
 )
 from hoopsense.devices import openvino_available, pick_device
-from hoopsense.errors import ConfigError, WeightsError
+from hoopsense.errors import ConfigError, WeightsError, first_line
 from hoopsense.weights import resolve
 
 
@@ -44,8 +44,8 @@ class YoloDetector:
         # frames per call when not given: 8 on CUDA; on the CPU 4 (a .pt ran about 2x faster per frame in batches
         # of 4 than one by one, in PyTorch and in OpenVINO) but 1 for .onnx files (fixed-shape exports ran slower
         # in batches through Ultralytics' predictor)
-        onnx = self.weights_path.is_file() and self.weights_path.suffix.lower() == ".onnx"
-        self.batch_size = self.config.batch_size or (8 if self.device.startswith("cuda") else 1 if onnx else 4)
+        self._onnx = self.weights_path.is_file() and self.weights_path.suffix.lower() == ".onnx"
+        self.batch_size = self.config.batch_size or (8 if self.device.startswith("cuda") else 1 if self._onnx else 4)
         if self.weights_path.is_file() and self.weights_path.suffix.lower() in (".pt", ".pth"):
             from hoopsense.weights.pickle_scan import check_torch_pickle
 
@@ -68,8 +68,7 @@ class YoloDetector:
         except (WeightsError, ConfigError):
             raise
         except Exception as exc:  # Ultralytics raises many types for a bad file
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(f"cannot load detector weights {self.weights_path}: {reason}") from exc
+            raise WeightsError(f"cannot load detector weights {self.weights_path}: {first_line(exc)}") from exc
         finally:
             torch.set_num_threads(threads)
         by_name = {str(v).lower(): int(k) for k, v in names.items()}
@@ -89,8 +88,7 @@ class YoloDetector:
     def _load_engine(self) -> OpenVinoYolo | OnnxRuntimeYolo | None:
         """The engine the config asks for; ``auto`` on the CPU: ONNX Runtime for an ``.onnx`` file,
         OpenVINO (when installed) for a ``.pt`` or an OpenVINO folder. None: Ultralytics' predictor."""
-        wanted, weights = self.config.backend, self.weights_path
-        onnx = weights.is_file() and weights.suffix.lower() == ".onnx"
+        wanted, weights, onnx = self.config.backend, self.weights_path, self._onnx
         if wanted == "ultralytics" or (wanted == "auto" and self.device != "cpu"):
             return None
         if self.device != "cpu":
