@@ -14,22 +14,15 @@ from typing import TYPE_CHECKING, NoReturn
 
 from rich.table import Table
 
-from hoopsense import __version__, cli_options
+from hoopsense import __version__
+from hoopsense.cli_batch import add_batch_parsers, batch_command
 from hoopsense.cli_clips import add_clips_parser, clips_command
 from hoopsense.cli_label import add_label_parser, label_command
-from hoopsense.cli_options import (
-    add_identity_options,
-    add_input_options,
-    build,
-    errors_in_flags,
-    flag_names,
-    identity_config,
-)
+from hoopsense.cli_options import ANALYZE_FLAGS, add_analysis_options, analyze_options, errors_in_flags
 from hoopsense.cli_training import add_training_parsers, evaluate_command, train_command
 from hoopsense.console import (
     console,
     err_console,
-    finite_float,
     progress_callbacks,
     run_progress,
 )
@@ -38,7 +31,6 @@ from hoopsense.runtime import configure_process
 
 if TYPE_CHECKING:
     from hoopsense.detection.base import Detector
-    from hoopsense.pipeline.options import AnalyzeOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,12 +41,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hoopsense.detection.base import DETECTOR_BACKENDS, DetectorConfig
-    from hoopsense.devices import PRECISIONS
-    from hoopsense.pipeline.timeline import TimelineConfig
-    from hoopsense.tracking.players import TrackerConfig
+    from hoopsense.detection.base import DetectorConfig
 
-    det, trk, tl = DetectorConfig(), TrackerConfig(), TimelineConfig()  # the defaults shown in --help
     parser = _Parser(prog="hoopsense", description="Per-player analysis of basketball video.")
     parser.add_argument("--version", action="version", version=f"hoopsense {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,123 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--tracks", type=Path, help="tracks CSV path (default: <out>.tracks.csv)")
     a.add_argument("--mot", type=Path, help="MOTChallenge txt path (default: <out>.mot.txt)")
     a.add_argument("--no-video", action="store_true", help="skip rendering; write only the track files")
-    inputs = a.add_argument_group("detector, court and range")
-    add_input_options(inputs, det.weights, det.device)
-    inputs.add_argument(
-        "--imgsz", type=int, default=det.imgsz, help=f"detector input size in pixels (default: {det.imgsz})"
-    )
-    inputs.add_argument(
-        "--conf",
-        type=finite_float,
-        default=det.conf,
-        help=f"minimum detection score (default: {det.conf}; low boxes keep tracks alive)",
-    )
-    inputs.add_argument(
-        "--det-batch-size",
-        type=int,
-        default=det.batch_size,
-        help="frames per detector batch (default: 8 on CUDA; on CPU 1 for .onnx files, 4 otherwise)",
-    )
-    inputs.add_argument(
-        "--det-backend",
-        choices=DETECTOR_BACKENDS,
-        default=det.backend,
-        help="auto (on CPU: OpenVINO for .pt, exported once, and OpenVINO folders; ONNX Runtime for .onnx; "
-        "Ultralytics' predictor on GPUs), openvino, onnxruntime or ultralytics",
-    )
-    t = a.add_argument_group("tracking and player filters")
-    t.add_argument(
-        "--track-activation",
-        type=finite_float,
-        default=trk.activation,
-        help=f"score needed to start a track (default: {trk.activation})",
-    )
-    t.add_argument(
-        "--track-high",
-        type=finite_float,
-        default=trk.high_conf,
-        help=f"boxes at or above it are matched first (default: {trk.high_conf})",
-    )
-    t.add_argument(
-        "--track-iou",
-        type=finite_float,
-        default=trk.min_iou,
-        help=f"minimum IoU of a track and a box to match (default: {trk.min_iou})",
-    )
-    t.add_argument(
-        "--lost-buffer",
-        type=int,
-        default=trk.lost_buffer,
-        help=f"frames (at 30 fps) a lost player is kept (default: {trk.lost_buffer})",
-    )
-    t.add_argument(
-        "--min-height",
-        type=finite_float,
-        default=trk.min_height,
-        help=f"minimum box height as a fraction of the frame height (default: {trk.min_height})",
-    )
-    t.add_argument(
-        "--min-track-frames",
-        type=int,
-        default=trk.min_track_frames,
-        help=f"drop tracks seen in fewer frames (default: {trk.min_track_frames})",
-    )
-    add_identity_options(a.add_argument_group("tracker, identities and teams"))
-    rec = a.add_argument_group("action recognition (needs --recognizer)")
-    rec.add_argument(
-        "--recognizer",
-        help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files",
-    )
-    rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
-    rec.add_argument(
-        "--stride",
-        type=int,
-        default=None,
-        help="frames between clip starts (default: one clip, every frame classified once; half a clip classifies each frame twice)",
-    )
-    rec.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="clips per recognizer batch, all players together (default: 16 on CUDA, 1 on CPU where bigger batches are slower)",
-    )
-    rec.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="auto",
-        help="auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16 or fp16",
-    )
-    rec.add_argument(
-        "--compile",
-        action="store_true",
-        help="run the recognizer through torch.compile (a minute to compile; for long runs on a GPU)",
-    )
-    rec.add_argument(
-        "--min-event-s",
-        type=finite_float,
-        default=tl.min_event_s,
-        help=f"shortest action event in seconds; shorter runs merge into their neighbour (default: {tl.min_event_s})",
-    )
-    rec.add_argument(
-        "--smooth",
-        type=int,
-        default=tl.smooth,
-        help=f"odd number of clip windows averaged per decision (default: {tl.smooth})",
-    )
-    rec.add_argument(
-        "--keep-background",
-        action="store_true",
-        default=None,
-        help="keep events of the checkpoint's background class (e.g. no_action)",
-    )
-    a.add_argument(
-        "--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)"
-    )
+    add_analysis_options(a)
     a.add_argument("--report", type=Path, help="also write the coach review page (HTML) here")
     a.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     add_training_parsers(sub)
-    add_clips_parser(sub, det)
+    add_clips_parser(sub, DetectorConfig())
+    add_batch_parsers(sub)
     add_label_parser(sub)
 
     r = sub.add_parser("report", help="(re)build the HTML coach review page of an earlier analysis")
@@ -208,32 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-ANALYZE_FLAGS = flag_names({
-    "DetectorConfig": cli_options.DETECTOR, "TrackerConfig": cli_options.TRACKER,
-    "RecognizerConfig": cli_options.RECOGNIZER, "TimelineConfig": cli_options.TIMELINE,
-    "AnalyzeOptions": cli_options.ANALYZE, "IdentityConfig": cli_options.IDENTITY,
-    "*": {"device": "device", "precision": "precision", "keep_background": "keep_background", "report": "report"},
-})  # fmt: skip
-
-
-def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
-    """The :class:`AnalyzeOptions` of parsed ``analyze`` arguments (validated by the configs)."""
-    from hoopsense.detection.base import DetectorConfig
-    from hoopsense.pipeline.options import AnalyzeOptions
-    from hoopsense.pipeline.timeline import TimelineConfig
-    from hoopsense.recognizer.config import RecognizerConfig
-    from hoopsense.tracking.players import TrackerConfig
-
-    return build(
-        AnalyzeOptions, cli_options.ANALYZE, args,
-        detector=build(DetectorConfig, cli_options.DETECTOR, args),
-        tracker=build(TrackerConfig, cli_options.TRACKER, args),
-        identity=identity_config(args),
-        recognizer=build(RecognizerConfig, cli_options.RECOGNIZER, args) if args.recognizer is not None else None,
-        timeline=build(TimelineConfig, cli_options.TIMELINE, args, keep_background=bool(args.keep_background)),
-    )  # fmt: skip
-
-
 def _analyze(args: argparse.Namespace, detector: Detector | None) -> int:
     from hoopsense import api
 
@@ -242,18 +94,6 @@ def _analyze(args: argparse.Namespace, detector: Detector | None) -> int:
     if args.out is not None and not args.no_video and args.out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
         raise ConfigError(f"--out must be an .mp4 file, got {args.out}")
     options = analyze_options(args)
-    if options.recognizer is None:
-        given = [
-            f
-            for f, v in (
-                ("--batch-size", args.batch_size),
-                ("--precision", None if args.precision == "auto" else 1),
-                ("--compile", 1 if args.compile else None),
-            )
-            if v is not None
-        ]
-        if given:
-            raise ConfigError(f"{given[0]} needs --recognizer")
     if options.recognizer is None and not args.quiet:
         err_console.print("note: no --recognizer given: tracking only (no actions, no timeline files)")
     progress = run_progress("analysing", args.quiet)
@@ -368,6 +208,8 @@ def main(argv: Sequence[str] | None = None, *, detector: Detector | None = None)
         if args.command == "analyze":
             with errors_in_flags(ANALYZE_FLAGS):
                 return _analyze(args, detector)
+        if args.command == "batch":
+            return batch_command(args)
         if args.command == "train":
             return train_command(args)
         if args.command == "evaluate":

@@ -18,6 +18,7 @@ from hoopsense.errors import ConfigError
 
 if TYPE_CHECKING:
     from hoopsense.identity.stage import IdentityConfig
+    from hoopsense.pipeline.options import AnalyzeOptions
 
 T = TypeVar("T")
 
@@ -120,3 +121,163 @@ def add_input_options(p: argparse._ActionsContainer, detector_default: str, devi
     )
     p.add_argument("--start", type=positive_float, default=0.0, help="start time in seconds (default: 0)")
     p.add_argument("--end", type=positive_float, default=None, help="end time in seconds (default: end of video)")
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """The options that decide how a game is analysed (``analyze`` and ``batch``): detector, range,
+    tracking, identities and teams, action recognition, video quality."""
+    from hoopsense.detection.base import DETECTOR_BACKENDS, DetectorConfig
+    from hoopsense.devices import PRECISIONS
+    from hoopsense.pipeline.timeline import TimelineConfig
+    from hoopsense.tracking.players import TrackerConfig
+
+    det, trk, tl = DetectorConfig(), TrackerConfig(), TimelineConfig()  # the defaults shown in --help
+    inputs = p.add_argument_group("detector, court and range")
+    add_input_options(inputs, det.weights, det.device)
+    inputs.add_argument(
+        "--imgsz", type=int, default=det.imgsz, help=f"detector input size in pixels (default: {det.imgsz})"
+    )
+    inputs.add_argument(
+        "--conf",
+        type=finite_float,
+        default=det.conf,
+        help=f"minimum detection score (default: {det.conf}; low boxes keep tracks alive)",
+    )
+    inputs.add_argument(
+        "--det-batch-size",
+        type=int,
+        default=det.batch_size,
+        help="frames per detector batch (default: 8 on CUDA; on CPU 1 for .onnx files, 4 otherwise)",
+    )
+    inputs.add_argument(
+        "--det-backend",
+        choices=DETECTOR_BACKENDS,
+        default=det.backend,
+        help="auto (on CPU: OpenVINO for .pt, exported once, and OpenVINO folders; ONNX Runtime for .onnx; "
+        "Ultralytics' predictor on GPUs), openvino, onnxruntime or ultralytics",
+    )
+    t = p.add_argument_group("tracking and player filters")
+    t.add_argument(
+        "--track-activation",
+        type=finite_float,
+        default=trk.activation,
+        help=f"score needed to start a track (default: {trk.activation})",
+    )
+    t.add_argument(
+        "--track-high",
+        type=finite_float,
+        default=trk.high_conf,
+        help=f"boxes at or above it are matched first (default: {trk.high_conf})",
+    )
+    t.add_argument(
+        "--track-iou",
+        type=finite_float,
+        default=trk.min_iou,
+        help=f"minimum IoU of a track and a box to match (default: {trk.min_iou})",
+    )
+    t.add_argument(
+        "--lost-buffer",
+        type=int,
+        default=trk.lost_buffer,
+        help=f"frames (at 30 fps) a lost player is kept (default: {trk.lost_buffer})",
+    )
+    t.add_argument(
+        "--min-height",
+        type=finite_float,
+        default=trk.min_height,
+        help=f"minimum box height as a fraction of the frame height (default: {trk.min_height})",
+    )
+    t.add_argument(
+        "--min-track-frames",
+        type=int,
+        default=trk.min_track_frames,
+        help=f"drop tracks seen in fewer frames (default: {trk.min_track_frames})",
+    )
+    add_identity_options(p.add_argument_group("tracker, identities and teams"))
+    rec = p.add_argument_group("action recognition (needs --recognizer)")
+    rec.add_argument(
+        "--recognizer",
+        help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files",
+    )
+    rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
+    rec.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="frames between clip starts (default: one clip, every frame classified once; half a clip classifies each frame twice)",
+    )
+    rec.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="clips per recognizer batch, all players together (default: 16 on CUDA, 1 on CPU where bigger batches are slower)",
+    )
+    rec.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, bf16 or fp16",
+    )
+    rec.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the recognizer through torch.compile (a minute to compile; for long runs on a GPU)",
+    )
+    rec.add_argument(
+        "--min-event-s",
+        type=finite_float,
+        default=tl.min_event_s,
+        help=f"shortest action event in seconds; shorter runs merge into their neighbour (default: {tl.min_event_s})",
+    )
+    rec.add_argument(
+        "--smooth",
+        type=int,
+        default=tl.smooth,
+        help=f"odd number of clip windows averaged per decision (default: {tl.smooth})",
+    )
+    rec.add_argument(
+        "--keep-background",
+        action="store_true",
+        default=None,
+        help="keep events of the checkpoint's background class (e.g. no_action)",
+    )
+    p.add_argument(
+        "--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)"
+    )
+
+
+ANALYZE_FLAGS = flag_names({
+    "DetectorConfig": DETECTOR, "TrackerConfig": TRACKER, "RecognizerConfig": RECOGNIZER, "TimelineConfig": TIMELINE,
+    "AnalyzeOptions": ANALYZE, "IdentityConfig": IDENTITY,
+    "*": {"device": "device", "precision": "precision", "keep_background": "keep_background", "report": "report"},
+})  # fmt: skip
+
+
+def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
+    """The :class:`AnalyzeOptions` of parsed :func:`add_analysis_options` arguments (validated by the configs)."""
+    from hoopsense.detection.base import DetectorConfig
+    from hoopsense.pipeline.options import AnalyzeOptions
+    from hoopsense.pipeline.timeline import TimelineConfig
+    from hoopsense.recognizer.config import RecognizerConfig
+    from hoopsense.tracking.players import TrackerConfig
+
+    if args.recognizer is None:
+        given = [
+            f
+            for f, v in (
+                ("--batch-size", args.batch_size),
+                ("--precision", None if args.precision == "auto" else 1),
+                ("--compile", 1 if args.compile else None),
+            )
+            if v is not None
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} needs --recognizer")
+    return build(
+        AnalyzeOptions, ANALYZE, args,
+        detector=build(DetectorConfig, DETECTOR, args),
+        tracker=build(TrackerConfig, TRACKER, args),
+        identity=identity_config(args),
+        recognizer=build(RecognizerConfig, RECOGNIZER, args) if args.recognizer is not None else None,
+        timeline=build(TimelineConfig, TIMELINE, args, keep_background=bool(args.keep_background)),
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Many games on one executor: local worker processes or a Ray cluster (``hoopsense batch``)."""
