@@ -70,7 +70,10 @@ class Server:
         url = self.base + path + (f"?{urlencode(query)}" if query else "")
         data = None
         hdrs = dict(headers or {})
-        if isinstance(body, str):
+        if isinstance(body, bytes):
+            data = body
+            hdrs.setdefault("Content-Type", "application/octet-stream")
+        elif isinstance(body, str):
             data, hdrs["Content-Type"] = body.encode(), "text/csv"
         elif body is not None:
             data, hdrs["Content-Type"] = json.dumps(body).encode(), "application/json"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 from rich.table import Table
 
 from hoopsense import __version__
-from hoopsense.cli_batch import add_batch_parsers, batch_command
+from hoopsense.cli_batch import add_batch_parsers, add_serve_parser, batch_command, serve_command
 from hoopsense.cli_clips import add_clips_parser, clips_command
 from hoopsense.cli_label import add_label_parser, label_command
 from hoopsense.cli_options import ANALYZE_FLAGS, add_analysis_options, analyze_options, errors_in_flags
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_parsers(sub)
     add_clips_parser(sub, DetectorConfig())
     add_batch_parsers(sub)
+    add_serve_parser(sub)
     add_label_parser(sub)
 
     r = sub.add_parser("report", help="(re)build the HTML coach review page of an earlier analysis")
@@ -210,6 +211,8 @@ def main(argv: Sequence[str] | None = None, *, detector: Detector | None = None)
                 return _analyze(args, detector)
         if args.command == "batch":
             return batch_command(args)
+        if args.command == "serve":
+            return serve_command(args)
         if args.command == "train":
             return train_command(args)
         if args.command == "evaluate":

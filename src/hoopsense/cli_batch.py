@@ -50,6 +50,56 @@ def add_batch_parsers(sub: Any) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_serve_parser(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve",
+        help="an HTTP API that analyses games as jobs (OpenAPI docs at /docs), for other programs",
+        description="Serve the analysis API. Jobs live in DATA/jobs.sqlite3 and survive restarts; their outputs "
+        "go to DATA/jobs/<id>/. Every request needs the token in the printed URL (Authorization: Bearer TOKEN, "
+        "an X-Token header or ?token=); set HOOPSENSE_TOKEN to keep one token across restarts.",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks any free port)")
+    s.add_argument(
+        "--root", type=Path, default=Path("."), help="folder whose videos and weights clients may name (default: .)"
+    )
+    s.add_argument(
+        "--data",
+        type=Path,
+        default=Path("hoopsense-service"),
+        help="the service's folder: job database, uploads, outputs (default: ./hoopsense-service)",
+    )
+    s.add_argument("--jobs", type=int, default=1, help="games at once in local worker processes (default: 1)")
+    s.add_argument("--ray", metavar="ADDRESS", help="run the jobs on a Ray cluster (host:port, auto or local)")
+    s.add_argument("--cpus-per-game", type=positive_float, default=1.0, help="CPUs per job on Ray (default: 1)")
+    s.add_argument("--gpus-per-game", type=positive_float, default=0.0, help="GPUs per job on Ray (default: 0)")
+    s.add_argument(
+        "--max-upload-mb", type=positive_float, default=4096.0, help="largest video upload in MB (default: 4096)"
+    )
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from hoopsense.serve.launch import ServiceOptions, serve
+
+    options = ServiceOptions(
+        args.host, args.port, args.root, args.data, args.jobs, args.ray, args.cpus_per_game, args.gpus_per_game,
+        args.max_upload_mb,
+    )  # fmt: skip
+
+    def ready(url: str, listed: int) -> None:
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            err_console.print(
+                f"warning: listening on {args.host}: anyone who can reach it and has the token can run jobs",
+                soft_wrap=True,
+            )
+        console.print(f"hoopsense service: {listed} jobs in {args.data}; videos from {args.root.resolve()}")
+        console.print(f"open {url}", soft_wrap=True)
+        console.print("(Ctrl-C stops; running jobs are marked interrupted and can be re-run)")
+
+    serve(options, on_ready=ready)
+    return 0
+
+
 def batch_command(args: argparse.Namespace) -> int:
     from hoopsense.batch.executors import make_executor
     from hoopsense.batch.games import find_games

@@ -11,10 +11,12 @@ when its worker dies or it fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,8 +63,22 @@ def describe_error(exc: BaseException) -> str:
 # ---------------------------------------------------------------- local processes
 
 
-def _worker_main(task: GameTask, result_path: str, cores: list[int] | None) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: this process gets SIGKILL when its parent dies (a ``kill -9`` of the driver or the service
+    leaves no worker writing on its own)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _worker_main(task: GameTask, result_path: str, cores: list[int] | None, parent: int) -> None:
     """In the worker process: run the game and write ``{"ok", "error", "info"}`` to ``result_path``."""
+    _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver stops the workers it started
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
@@ -83,7 +99,9 @@ class LocalAttempt:
         os.unlink(self.result_path)
         ctx = multiprocessing.get_context("spawn")
         self.process = ctx.Process(
-            target=_worker_main, args=(task, self.result_path, executor.cores_of(slot)), name=f"hoopsense-{task.name}"
+            target=_worker_main,
+            args=(task, self.result_path, executor.cores_of(slot), os.getpid()),
+            name=f"hoopsense-{task.name}",
         )
         self.process.start()
         self._outcome: Outcome | None = None

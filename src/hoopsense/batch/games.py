@@ -70,7 +70,8 @@ def _expand(spec: str, base: Path, seen_lists: set[Path]) -> list[Path]:
     return [path]
 
 
-def _safe(stem: str) -> str:
+def safe_stem(stem: str) -> str:
+    """``stem`` as a file-system-safe name (letters, digits, ``._-``; at most 80 characters)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "game"
     return name[:80]
 
@@ -96,13 +97,13 @@ def find_games(specs: Iterable[str | Path], *, base: Path | None = None) -> list
         raise ConfigError("no games given")
     stems: dict[str, int] = {}
     for v in videos:
-        stems[_safe(v.stem)] = stems.get(_safe(v.stem), 0) + 1
+        stems[safe_stem(v.stem)] = stems.get(safe_stem(v.stem), 0) + 1
     games: list[Game] = []
     used: set[str] = set()
     for v in videos:
-        name = _safe(v.stem)
+        name = safe_stem(v.stem)
         if stems[name] > 1:
-            name = _safe(f"{v.resolve().parent.name}_{v.stem}")
+            name = safe_stem(f"{v.resolve().parent.name}_{v.stem}")
         if name in used:
             name = f"{name}_{hashlib.sha256(str(v.resolve()).encode()).hexdigest()[:8]}"
         used.add(name)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import socket
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from hoopsense.errors import ConfigError, OutputError
 from hoopsense.label.store import ANNOTATIONS, LOCK, LabelStore
+from hoopsense.web import bind, new_token, url_of
 
 
 @dataclass(frozen=True)
@@ -43,42 +42,12 @@ def open_store(folder: Path) -> LabelStore:
     return store
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free port), or one clear error."""
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be in [0, 65535], got {port}")
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as exc:
-        raise ConfigError(f"--host {host!r} is not an address of this machine ({exc.strerror})") from None
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {port} on {host} is in use; choose another with --port (0: any free port)"
-            ) from None
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def url_of(sock: socket.socket, token: str) -> str:
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}/?token={token}"
-
-
 def serve(folder: Path, options: LabelServerOptions, *, on_ready: Callable[[str, LabelStore], None]) -> None:
     """Serve the labeller of ``folder`` until Ctrl-C (or SIGTERM); ``on_ready(url, store)`` is called
     once the socket listens."""
     import uvicorn
 
-    from hoopsense.label.server import create_app, new_token
+    from hoopsense.label.server import create_app
 
     store = open_store(folder)
     guesser = None

@@ -65,10 +65,6 @@ class ClassBody(BaseModel):
     name: str
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
 def _asset(name: str) -> bytes:
     return (resources.files("hoopsense.label") / "assets" / name).read_bytes()
 
