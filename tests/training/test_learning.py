@@ -1,5 +1,9 @@
-"""The training loop learns motion, learns nothing from shuffled labels, and its trained checkpoint
-predicts the same in bf16 as in fp32 (slow: about 2-3 minutes on 2 cores).
+"""The training loop learns motion with R(2+1)D-18, and its trained checkpoint predicts the same in
+bf16 as in fp32 (slow: about 2-3 minutes on 2 cores).
+
+The control that the data pipeline leaks no labels (shuffled labels stay near
+chance) runs in ``test_learning_sequence.py`` on a network ten times cheaper:
+the dataset, loader and split under test are the same.
 
 The synthetic classes (left, right, bounce, still) look identical frame by
 frame; only motion separates them, so a high validation accuracy means the
@@ -64,7 +68,3 @@ def test_bf16_inference_agrees_with_fp32_on_the_trained_checkpoint(motion_run):
     assert agreement >= 0.99
     assert np.abs(p32 - p16).max() < 0.1
 
-
-def test_shuffled_labels_stay_near_chance(tmp_path):
-    result, _ = train_on_motion(tmp_path, CONFIG, shuffle=True)
-    assert result.best["val_accuracy"] <= 0.5, result.history  # chance is 0.25 with four balanced classes
