@@ -54,6 +54,8 @@ def cluster(tmp_path_factory):
 def test_ray_batch_survives_a_killed_worker(tmp_path, cluster, capsys):
     need_asset(DETECTOR)
     games = [str(need_asset(FOOTAGE / c)) for c in CLIPS]
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     out = tmp_path / "season"
     killed: list[int] = []
 
@@ -74,14 +76,15 @@ def test_ray_batch_survives_a_killed_worker(tmp_path, cluster, capsys):
     killer = threading.Thread(target=kill_a_worker)
     killer.start()
     args = ["--detector", str(DETECTOR), "--end", "1.5", "--no-video"]
-    code = main(["batch", *games, "--out", str(out), "--ray", cluster, "--no-report", *args])
+    code = main(["batch", *games, str(broken), "--out", str(out), "--ray", cluster, "--no-report", *args])
     killer.join()
     said = capsys.readouterr()
     assert killed, "no game was seen running on a Ray worker"
-    assert code == 0, said.err
-    assert "3 games analysed, 0 skipped, 0 failed" in said.out
+    assert code == 1, said.err  # the broken game failed (after Ray's retry); the others went on
+    assert "3 games analysed, 0 skipped, 1 failed" in said.out
+    assert "failed: broken:" in said.err and "broken.mp4" in said.err and "Traceback" not in said.err
     season = json.loads((out / "season.json").read_text())
-    assert [g["status"] for g in season["games"]] == ["done"] * 3
+    assert [g["status"] for g in season["games"]] == ["done"] * 3 + ["failed"]
     for clip in games:
         name = Path(clip).stem
         plain = tmp_path / "plain" / name
@@ -91,6 +94,6 @@ def test_ray_batch_survives_a_killed_worker(tmp_path, cluster, capsys):
         assert len(ours.splitlines()) > 10
     assert not list(out.glob(".*"))  # the killed attempt's staging folder was removed
 
-    # resumable on Ray too: nothing to do the second time
+    # resumable on Ray too: nothing to do the second time (without the broken game)
     assert main(["batch", *games, "--out", str(out), "--ray", cluster, "--no-report", *args]) == 0
     assert "nothing to do" in capsys.readouterr().out
