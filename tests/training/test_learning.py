@@ -67,4 +67,3 @@ def test_bf16_inference_agrees_with_fp32_on_the_trained_checkpoint(motion_run):
     assert accuracy >= 0.8  # a checkpoint that learned something, so agreement is not about noise
     assert agreement >= 0.99
     assert np.abs(p32 - p16).max() < 0.1
-

@@ -5,8 +5,10 @@ then :meth:`Attempt.poll` it until it returns an :class:`Outcome` (or
 :meth:`Attempt.cancel` it). A local worker is a fresh ``spawn`` process per
 attempt, pinned to its share of the cores, so a crash, a kill or a cancel
 touches one game only. On Ray each game is one task with its CPU/GPU
-request; Ray itself retries it once (``max_retries``, ``retry_exceptions``)
-when its worker dies or it fails.
+request; Ray itself retries it once when its worker or node dies
+(``max_retries``), and the scheduler retries a game that failed with an error,
+as it does for local workers (Ray's own retry of errors would print the
+worker's traceback to the user).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from hoopsense.errors import ConfigError, HoopsenseError, first_line
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an attempt ended: ``ok``, else ``error`` (one line). ``attempts``: tries it took."""
+    """How an attempt ended: ``ok``, else ``error`` (one line). ``attempts``: tries it took (2 when the
+    engine retried it already)."""
 
     ok: bool
     error: str | None = None
@@ -46,7 +49,6 @@ class Attempt(Protocol):
 class Executor(Protocol):
     name: str
     capacity: int  # games that may run at once (the scheduler never starts more)
-    retries_itself: bool  # True: a failed attempt was already retried by the engine
 
     def start(self, task: GameTask) -> Attempt: ...
 
@@ -140,7 +142,6 @@ class LocalExecutor:
     """``jobs`` games at once, each in its own process on ``cores // jobs`` of the usable cores."""
 
     name = "local"
-    retries_itself = False
 
     def __init__(self, jobs: int = 1) -> None:
         if jobs < 1:
@@ -174,8 +175,7 @@ class LocalExecutor:
 
 
 def _ray_game(task: GameTask) -> dict[str, Any]:
-    """The body of a game's Ray task: a failure is raised (as a plain error, so that any worker can
-    unpickle it) for Ray to retry."""
+    """The body of a game's Ray task: a failure is raised as a plain error (any worker can unpickle it)."""
     if not Path(task.video).is_file():
         import socket
 
@@ -207,7 +207,7 @@ class RayAttempt:
             self._outcome = Outcome(False, "cancelled")
         except self.ray.exceptions.RayTaskError as exc:
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            self._outcome = Outcome(False, first_line(cause), attempts=2)
+            self._outcome = Outcome(False, first_line(cause))
         except self.ray.exceptions.RayError as exc:  # the worker or its node died twice
             self._outcome = Outcome(False, f"{type(exc).__name__}: {first_line(exc)}", attempts=2)
         return self._outcome
@@ -223,7 +223,6 @@ class RayExecutor:
     ``local``: start one on this machine for the run)."""
 
     name = "ray"
-    retries_itself = True
 
     def __init__(self, address: str, *, cpus_per_game: float = 1.0, gpus_per_game: float = 0.0) -> None:
         try:
@@ -251,7 +250,7 @@ class RayExecutor:
         self.capacity = 1 << 30  # Ray queues the tasks its cluster cannot run yet
         self.threads = max(1, int(cpus_per_game))
         self.remote = ray.remote(_ray_game).options(
-            num_cpus=cpus_per_game, num_gpus=gpus_per_game, max_retries=1, retry_exceptions=True,
+            num_cpus=cpus_per_game, num_gpus=gpus_per_game, max_retries=1, retry_exceptions=False,
             name="hoopsense-game",
         )  # fmt: skip
 

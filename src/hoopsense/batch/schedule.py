@@ -63,8 +63,8 @@ def run_batch(
 ) -> list[GameState]:  # fmt: skip
     """Run every ``queued`` game of ``states`` (updated in place, also returned).
 
-    A failed attempt is tried again ``retries`` times (by the engine itself on
-    Ray). Ctrl-C cancels the running games, removes their staging folders and
+    A failed game is tried again until it has had ``retries`` + 1 attempts
+    (Ray's own retry after a dead worker counts). Ctrl-C cancels the running games, removes their staging folders and
     raises :class:`~hoopsense.errors.Interrupted`; finished games stay.
     """
     pending = deque(s for s in states if s.status == "queued")
@@ -84,7 +84,7 @@ def run_batch(
                         state.fraction = min(1.0, p["done"] / p["total"])
                     continue
                 del running[key]
-                _finish(state, outcome, executor, pending, retries)
+                _finish(state, outcome, pending, retries)
             if on_update is not None:
                 on_update(states)
             if running:
@@ -101,14 +101,14 @@ def run_batch(
     return states
 
 
-def _finish(state: GameState, outcome: Outcome, executor: Executor, pending: deque, retries: int) -> None:
+def _finish(state: GameState, outcome: Outcome, pending: deque, retries: int) -> None:
     state.attempts += outcome.attempts - 1
     if outcome.ok:
         state.status, state.info, state.fraction, state.error = "done", outcome.info, 1.0, None
         return
     state.errors.append(outcome.error or "failed")
     clean_staging(state.task)
-    if not executor.retries_itself and state.attempts <= retries:
+    if state.attempts <= retries:
         state.status = "queued"
         pending.appendleft(state)
         return

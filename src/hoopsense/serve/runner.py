@@ -1,8 +1,8 @@
 """The service's worker loop: queued jobs from the store onto the batch executor, results back into it.
 
 One thread polls: it starts the oldest queued jobs while the executor has
-room, polls the running attempts, retries a failed attempt once (unless the
-engine retried it already) and records how each job ended. Each job is a
+room, polls the running attempts, retries a failed game once (a Ray retry
+after a dead worker counts) and records how each job ended. Each job is a
 :class:`~hoopsense.batch.task.GameTask` whose outputs go to
 ``DATA/jobs/<id>/<name>/``, so a job's files appear only when it is done.
 """
@@ -117,7 +117,7 @@ class Runner:
                 self.store.update(job_id, expect=("running",), state="done", finished=time.time(), attempts=attempts)
                 continue
             clean_staging(task)
-            if not self.executor.retries_itself and attempts < 2:
+            if attempts < 2:
                 self.store.update(job_id, expect=("running",), attempts=attempts + 1)
                 self._running[job_id] = (task, self.executor.start(task))
                 continue
