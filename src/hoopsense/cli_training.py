@@ -1,7 +1,9 @@
 """The training commands: ``train`` and ``evaluate`` (parsers and handlers).
 
 Errors are raised as :class:`~hoopsense.errors.HoopsenseError`; :mod:`hoopsense.cli`
-turns them into exit codes.
+turns them into exit codes. Under ``torchrun`` only rank 0 prints; an error that
+stops every process is printed by rank 0 while the others wait, then all exit
+with its code (torchrun stops the job when the first process exits non-zero).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hoopsense.console import (
     err_console,
     finite_float,
 )
-from hoopsense.errors import ConfigError, Interrupted
+from hoopsense.errors import ConfigError, HoopsenseError, Interrupted
 from hoopsense.outputs import protect_inputs
 from hoopsense.stopping import prompt_stop
 
@@ -81,7 +83,14 @@ def _add_train_parser(sub) -> None:
     from hoopsense.training.loop import BALANCE, TrainConfig
 
     d = TrainConfig()
-    t = sub.add_parser("train", help="fine-tune the action recognizer on labelled clips (one or several folders)")
+    t = sub.add_parser(
+        "train",
+        help="fine-tune the action recognizer on labelled clips (one or several folders)",
+        description="Fine-tune the action recognizer on labelled clips. Under torchrun (e.g. python -m "
+        "torch.distributed.run --nproc_per_node 2 -m hoopsense train ...) every process trains on its share "
+        "of each epoch (DistributedDataParallel: nccl on CUDA, each process on the GPU of its LOCAL_RANK; "
+        "gloo on the CPU) and rank 0 alone writes the checkpoint and its side files and prints.",
+    )
     _add_data_arguments(t)
     t.add_argument(
         "--out",
@@ -105,7 +114,13 @@ def _add_train_parser(sub) -> None:
         default=d.patience,
         help=f"stop after this many epochs without a better validation macro-F1 (default: {d.patience})",
     )
-    t.add_argument("--batch-size", type=int, default=d.batch_size, help=f"clips per step (default: {d.batch_size})")
+    t.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"clips per step in each process; under torchrun a step takes this many times the number of "
+        f"processes (default: {d.batch_size})",
+    )
     t.add_argument(
         "--lr",
         type=finite_float,
@@ -201,18 +216,46 @@ def train_config(args: argparse.Namespace) -> Any:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    """``train``, as one process or as one process of a torchrun job (see the module docstring)."""
+    import torch
+
+    from hoopsense.training import distributed
+
+    with distributed.joined(args.device) as ranks:
+        if ranks.world == 1:
+            return _train_command(args)
+        torch.set_num_threads(distributed.threads_per_process())
+        if not ranks.is_main:
+            console.quiet = err_console.quiet = True
+        try:
+            return _train_command(args)
+        except HoopsenseError as exc:
+            if not distributed.raised_on_all_ranks(exc):
+                raise
+            if ranks.is_main:
+                from hoopsense.cli import one_line
+
+                label = "interrupted" if exc.exit_code == 130 else "error"
+                err_console.print(f"{label}: {one_line(str(exc))}", soft_wrap=True)
+            distributed.barrier()  # the line is out before any process exits and torchrun stops the rest
+            raise SystemExit(exc.exit_code) from None
+
+
+def _train_command(args: argparse.Namespace) -> int:
     import warnings
 
+    from hoopsense.training import distributed
     from hoopsense.training.loop import side_files, train
 
-    if args.out.suffix != ".pt":
-        raise ConfigError(f"--out must be a .pt file, got {args.out}")
-    if args.out.is_dir():
-        raise ConfigError(f"--out {args.out} is a folder; give the checkpoint's file name (.pt)")
-    with errors_in_flags(TRAIN_FLAGS):
-        config = train_config(args)
-    protect_inputs([args.out, *side_files(args.out).values()], [*args.data, args.split, *_data_files(args.data)])
-    data = _load_data(args)
+    with distributed.together():  # under torchrun: an error in any process stops them all
+        if args.out.suffix != ".pt":
+            raise ConfigError(f"--out must be a .pt file, got {args.out}")
+        if args.out.is_dir():
+            raise ConfigError(f"--out {args.out} is a folder; give the checkpoint's file name (.pt)")
+        with errors_in_flags(TRAIN_FLAGS):
+            config = train_config(args)
+        protect_inputs([args.out, *side_files(args.out).values()], [*args.data, args.split, *_data_files(args.data)])
+        data = _load_data(args)
     counts = ", ".join(f"{k} {v}" for k, v in data.counts().items())
     folders = f" from {len(data.roots)} folders" if len(data.roots) > 1 else ""
     console.print(f"{len(data.records)} clips{folders}, {len(data.labels)} classes: {counts}")

@@ -6,12 +6,12 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 
 from hoopsense.devices import usable_cores
 from hoopsense.errors import VideoError
@@ -90,6 +90,41 @@ def _worker_init(_: int) -> None:
             pass
 
 
+class ShardSampler(Sampler[int]):
+    """One process's share of a training epoch under torchrun (``shard``: ``(rank, world)``).
+
+    Every process draws the same epoch from a generator seeded by ``seed`` and the epoch
+    (:meth:`set_epoch`) of ``ceil(n / world) * world`` indices: a permutation of the ``n``
+    items that repeats its first ones, or, with ``weights`` (``(n,)``, any positive scale),
+    balanced draws with replacement. Process ``rank`` takes every ``world``-th index from
+    position ``rank``: the shares are disjoint and equally long, so every process runs the
+    same number of steps.
+    """
+
+    def __init__(self, n: int, shard: tuple[int, int], *, weights: np.ndarray | None = None, seed: int = 0) -> None:
+        self.n, (self.rank, self.world) = n, shard
+        self.weights = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def epoch_indices(self) -> np.ndarray:
+        """The whole epoch's indices, int64 ``(ceil(n / world) * world,)``, the same in every process."""
+        rng = np.random.default_rng((self.seed, self.epoch))
+        total = -(-self.n // self.world) * self.world
+        if self.weights is not None:
+            return rng.choice(self.n, size=total, replace=True, p=self.weights)
+        return np.resize(rng.permutation(self.n), total)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_indices()[self.rank :: self.world].tolist())
+
+    def __len__(self) -> int:
+        return -(-self.n // self.world)
+
+
 def make_loader(
     dataset: ClipDataset,
     batch_size: int,
@@ -98,11 +133,16 @@ def make_loader(
     workers: int,
     sample_weights: np.ndarray | None = None,
     seed: int = 0,
+    shard: tuple[int, int] | None = None,
 ) -> DataLoader:
-    """A loader of ``(uint8 (B, T, S, S, 3), int64 (B,))`` batches; ``sample_weights`` draws a balanced epoch."""
+    """A loader of ``(uint8 (B, T, S, S, 3), int64 (B,))`` batches; ``sample_weights`` draws a balanced epoch;
+    ``shard`` (``(rank, world)``, training under torchrun) gives this process its :class:`ShardSampler` share."""
     generator = torch.Generator().manual_seed(seed)
-    sampler = None
-    if sample_weights is not None:
+    sampler: Sampler[int] | None = None
+    if shard is not None:
+        sampler = ShardSampler(len(dataset), shard, weights=sample_weights, seed=seed)
+        shuffle = False
+    elif sample_weights is not None:
         sampler = WeightedRandomSampler(
             torch.as_tensor(sample_weights, dtype=torch.double), len(dataset), replacement=True, generator=generator
         )

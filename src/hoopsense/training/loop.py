@@ -4,6 +4,11 @@ validation macro-F1, best checkpoint with metadata, resumable state.
 Files written next to ``out`` (``model.pt``): the best checkpoint ``model.pt``,
 ``model.history.json`` (one record per epoch), ``model.split.json`` (unless a
 split file was given) and ``model.state.pt`` (everything needed to resume).
+
+Under ``torchrun`` every process runs :func:`train` on its share of each epoch
+(DistributedDataParallel, see :mod:`hoopsense.training.distributed`); validation
+is shared too and its counts summed, so every process keeps the same history and
+stops at the same epoch; only rank 0 writes the files, the same as one process's.
 """
 
 from __future__ import annotations
@@ -19,23 +24,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from hoopsense.devices import PRECISIONS, check_device_name, pick_device, pick_dtype
+from hoopsense.devices import PRECISIONS, check_device_name, pick_dtype
 from hoopsense.errors import ConfigError, HoopsenseError, check_choice, check_range
 from hoopsense.recognizer.model import (
     ARCHITECTURES,
     CheckpointMeta,
 )
 from hoopsense.recognizer.transforms import normalise_batch
+from hoopsense.training import distributed
 from hoopsense.training.augment import Augment
 from hoopsense.training.bf16_guard import fp32_short_input_convs
 from hoopsense.training.formats import ClipSet
 from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
+    ShardSampler,
     default_workers,
     make_loader,
 )
-from hoopsense.training.metrics import classification_report
+from hoopsense.training.metrics import Report, classification_report, confusion_matrix
 from hoopsense.training.model_setup import class_counts, freeze, frozen_batchnorm_eval, init_model, schedule
 from hoopsense.training.splits import (
     Split,
@@ -148,6 +155,31 @@ def predict(
     return np.concatenate(preds), y_true, losses / len(y_true)
 
 
+def validate(
+    model: nn.Module,
+    loader: Any,
+    device: torch.device,
+    arch: Any,
+    labels: tuple[str, ...],
+    dtype: torch.dtype,
+    memory_format: torch.memory_format,
+) -> tuple[Report, float]:
+    """The validation report and mean loss; under torchrun each process predicts its share of
+    the clips with rank 0's weights and buffers, and the confusion counts and losses are summed."""
+    distributed.share_buffers(model)
+    with distributed.together():
+        pred, true, val_loss = predict(
+            model, loader, device, arch.mean, arch.std, dtype=dtype, memory_format=memory_format
+        )
+    if not distributed.active():
+        return classification_report(true, pred, labels), val_loss
+    n = len(labels)
+    counts = distributed.all_sum(confusion_matrix(true, pred, n)).ravel()  # int64 (n * n,)
+    loss_sum, clips = distributed.all_sum(np.array([val_loss * len(true), len(true)], np.float64))
+    cells = np.repeat(np.arange(n * n), counts)  # the confusion matrix back as (true, predicted) pairs
+    return classification_report(cells // n, cells % n, labels), float(loss_sum / max(1.0, clips))
+
+
 def train(
     data: ClipSet,
     config: TrainConfig,
@@ -158,132 +190,157 @@ def train(
     on_step: Callable[[int, int, int, float], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
-    """Fine-tune on ``data`` and write the best checkpoint to ``out`` (see the module docstring)."""
-    out = Path(out)
-    if not out.parent.is_dir():
-        try:
-            out.parent.mkdir(parents=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create output folder {out.parent}: {exc.strerror or exc}") from None
-    files = side_files(out)
-    torch.manual_seed(config.seed)
-    n = len(data.labels)
-    if split_file is not None:
-        split = load_split(split_file, data)
-    else:
-        split = make_split(data, val_fraction=config.val_fraction, seed=config.seed)
-    train_records, val_records = records_of(data, split.train), records_of(data, split.val)
-    if not train_records:
-        raise ConfigError("the training split is empty")
-    if not val_records:
-        raise ConfigError(
-            "the validation split is empty: every class has a single group of clips; add clips, "
-            "or pass --split with a file that names validation clips"
+    """Fine-tune on ``data`` and write the best checkpoint to ``out`` (see the module docstring).
+
+    Under torchrun, every process calls this with the same arguments; ``on_step`` (with this
+    process's running loss) and ``on_epoch`` (with the shared record) are called in each.
+    """
+    with distributed.joined(config.device):
+        return _train(data, config, Path(out), split_file, resume, on_step, on_epoch)
+
+
+def _train(
+    data: ClipSet,
+    config: TrainConfig,
+    out: Path,
+    split_file: Path | None,
+    resume: bool,
+    on_step: Callable[[int, int, int, float], None] | None,
+    on_epoch: Callable[[dict], None] | None,
+) -> TrainResult:
+    ranks = distributed.current()
+    with distributed.together():  # a failure in any process's set-up stops every process here
+        if ranks.is_main and not out.parent.is_dir():
+            try:
+                out.parent.mkdir(parents=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create output folder {out.parent}: {exc.strerror or exc}") from None
+        files = side_files(out)
+        torch.manual_seed(config.seed)
+        n = len(data.labels)
+        if split_file is not None:
+            split = load_split(split_file, data)
+        else:
+            split = make_split(data, val_fraction=config.val_fraction, seed=config.seed)
+        train_records, val_records = records_of(data, split.train), records_of(data, split.val)
+        if not train_records:
+            raise ConfigError("the training split is empty")
+        if not val_records:
+            raise ConfigError(
+                "the validation split is empty: every class has a single group of clips; add clips, "
+                "or pass --split with a file that names validation clips"
+            )
+        background = config.background
+        if background == "auto":
+            background = "no_action" if "no_action" in data.labels else None
+        if background is not None and background not in data.labels:
+            raise ConfigError(f"--background {background!r} is not one of the labels {list(data.labels)}")
+
+        device = distributed.pick_rank_device(config.device, ranks)
+        dtype = pick_dtype(config.precision, device)  # mixed precision: weights stay fp32
+        arch = ARCHITECTURES[config.architecture]
+        memory_format = (
+            torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
         )
-    background = config.background
-    if background == "auto":
-        background = "no_action" if "no_action" in data.labels else None
-    if background is not None and background not in data.labels:
-        raise ConfigError(f"--background {background!r} is not one of the labels {list(data.labels)}")
-
-    device = torch.device(pick_device(config.device))
-    dtype = pick_dtype(config.precision, device)  # mixed precision: weights stay fp32
-    arch = ARCHITECTURES[config.architecture]
-    memory_format = (
-        torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
-    )
-    model, init_text = init_model(config, n)
-    trainable = freeze(model, config.train_layers)
-    model.to(device, memory_format=memory_format)
-    if device.type == "cpu" and dtype == torch.bfloat16:
-        fp32_short_input_convs(model)  # oneDNN's bf16 weight gradients are wrong for them (see bf16_guard)
-    fill = tuple(int(round(255 * m)) for m in arch.mean)
-    geometry = ClipGeometry(config.clip_len, config.frame_step, config.resize, config.crop_size, data.fit, fill)  # type: ignore[arg-type]
-    workers = default_workers() if config.workers is None else config.workers
-    train_set = ClipDataset(train_records, geometry, augment=config.augment, seed=config.seed)
-    counts = class_counts(train_records, n)
-    sample_weights = None
-    if config.balance == "sampler":
-        sample_weights = np.array([1.0 / counts[r.label] for r in train_records])
-    class_weights = None
-    if config.balance == "weights":
-        present = counts > 0
-        w = np.zeros(n)
-        w[present] = counts.sum() / (present.sum() * counts[present])
-        class_weights = torch.tensor(w, dtype=torch.float32, device=device)
-    train_loader = make_loader(
-        train_set, config.batch_size, shuffle=True, workers=workers, sample_weights=sample_weights, seed=config.seed
-    )
-    val_loader = make_loader(ClipDataset(val_records, geometry), config.batch_size, shuffle=False, workers=workers)
-    criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=config.label_smoothing)
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = len(train_loader)
-    scheduler = schedule(
-        optimizer, max(1, int(config.warmup_epochs * steps_per_epoch)), config.epochs * steps_per_epoch
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-
-    history: list[dict] = []
-    best: dict = {}
-    best_epoch, bad_epochs, start_epoch = 0, 0, 1
-    objects: dict[str, Any] = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
-    key = config_key(config, data.labels)
-    if resume:
-        state = load_state(files["state"], key)
-        for name, obj in objects.items():
-            obj.load_state_dict(state[name])
-        history, best, best_epoch, bad_epochs = (
-            state["history"],
-            state["best"],
-            state["best_epoch"],
-            state["bad_epochs"],
+        model, init_text = init_model(config, n)
+        trainable = freeze(model, config.train_layers)
+        model.to(device, memory_format=memory_format)
+        if device.type == "cpu" and dtype == torch.bfloat16:
+            fp32_short_input_convs(model)  # oneDNN's bf16 weight gradients are wrong for them (see bf16_guard)
+        fill = tuple(int(round(255 * m)) for m in arch.mean)
+        geometry = ClipGeometry(config.clip_len, config.frame_step, config.resize, config.crop_size, data.fit, fill)  # type: ignore[arg-type]
+        workers = default_workers() if config.workers is None else config.workers
+        train_set = ClipDataset(train_records, geometry, augment=config.augment, seed=config.seed)
+        counts = class_counts(train_records, n)
+        sample_weights = None
+        if config.balance == "sampler":
+            sample_weights = np.array([1.0 / counts[r.label] for r in train_records])
+        class_weights = None
+        if config.balance == "weights":
+            present = counts > 0
+            w = np.zeros(n)
+            w[present] = counts.sum() / (present.sum() * counts[present])
+            class_weights = torch.tensor(w, dtype=torch.float32, device=device)
+        train_loader = make_loader(
+            train_set, config.batch_size, shuffle=True, workers=workers, sample_weights=sample_weights,
+            seed=config.seed, shard=ranks.shard,
+        )  # fmt: skip
+        val_set = ClipDataset(distributed.shard_of(val_records, ranks), geometry)  # all of them for one process
+        val_loader = make_loader(val_set, config.batch_size, shuffle=False, workers=workers)
+        criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=config.label_smoothing)
+        optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        steps_per_epoch = len(train_loader)
+        scheduler = schedule(
+            optimizer, max(1, int(config.warmup_epochs * steps_per_epoch)), config.epochs * steps_per_epoch
         )
-        start_epoch = state["epoch"] + 1
-    split_written = split_file is not None
-    split_file = split_file if split_file is not None else files["split"]
-    training = training_info(
-        config, data, split_file, files["history"], init_text, len(train_records), len(val_records)
-    )
+        scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    meta_base = CheckpointMeta(
-        architecture=config.architecture,
-        labels=data.labels,
-        clip_len=config.clip_len,
-        frame_step=config.frame_step,
-        crop_size=config.crop_size,
-        resize=config.resize,
-        mean=arch.mean,
-        std=arch.std,
-        context=config.context,
-        background=background,
-    )
+        history: list[dict] = []
+        best: dict = {}
+        best_epoch, bad_epochs, start_epoch = 0, 0, 1
+        objects: dict[str, Any] = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
+        key = config_key(config, data.labels)
+        if resume:
+            state = load_state(files["state"], key)
+            for name, obj in objects.items():
+                obj.load_state_dict(state[name])
+            history, best, best_epoch, bad_epochs = (
+                state["history"],
+                state["best"],
+                state["best_epoch"],
+                state["bad_epochs"],
+            )
+            start_epoch = state["epoch"] + 1
+        split_written = split_file is not None
+        split_file = split_file if split_file is not None else files["split"]
+        training = training_info(
+            config, data, split_file, files["history"], init_text, len(train_records), len(val_records)
+        )
+
+        meta_base = CheckpointMeta(
+            architecture=config.architecture,
+            labels=data.labels,
+            clip_len=config.clip_len,
+            frame_step=config.frame_step,
+            crop_size=config.crop_size,
+            resize=config.resize,
+            mean=arch.mean,
+            std=arch.std,
+            context=config.context,
+            background=background,
+        )
+    net = distributed.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
     stopped_early = False
     for epoch in range(start_epoch, config.epochs + 1):
         if bad_epochs >= config.patience:
             stopped_early = True
             break
         started = time.perf_counter()
-        model.train()
+        net.train()
         frozen_batchnorm_eval(model)
         train_set.epoch = epoch
+        if isinstance(train_loader.sampler, ShardSampler):
+            train_loader.sampler.set_epoch(epoch)
         loss_sum, correct, seen = 0.0, 0, 0
-        for step, (clips, y) in enumerate(clean_errors(train_loader), start=1):
+        for step, (clips, y) in enumerate(distributed.synced(clean_errors(train_loader)), start=1):
             x = normalise_batch(clips.to(device, non_blocking=True), mean=arch.mean, std=arch.std).contiguous(
                 memory_format=memory_format
             )
             y = y.to(device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                logits = model(x)
+                logits = net(x)
             loss = criterion(logits.float(), y)
-            if not torch.isfinite(loss):
-                raise diverged(out, epoch, step, "loss", float(loss), best_epoch, config, dtype)
+            if not torch.isfinite(total := distributed.total_loss(loss)):  # non-finite in one: in all
+                error = diverged(out, epoch, step, "loss", float(total), best_epoch, config, dtype)
+                raise distributed.on_all_ranks(error)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 norm = torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
                 if not torch.isfinite(norm) and dtype != torch.float16:  # fp16: the scaler skips such steps
-                    raise diverged(out, epoch, step, "gradient norm", float(norm), best_epoch, config, dtype)
+                    error = diverged(out, epoch, step, "gradient norm", float(norm), best_epoch, config, dtype)
+                    raise distributed.on_all_ranks(error)  # the gradients, hence their norm, are shared
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -293,12 +350,11 @@ def train(
             if on_step:
                 on_step(epoch, step, steps_per_epoch, loss_sum / seen)
         train_s = time.perf_counter() - started
-        pred, true, val_loss = predict(
-            model, val_loader, device, arch.mean, arch.std, dtype=dtype, memory_format=memory_format
-        )
+        loss_sum, correct, seen = distributed.sum_values(loss_sum, correct, seen)  # over the whole epoch
+        report, val_loss = validate(model, val_loader, device, arch, data.labels, dtype, memory_format)
         if not math.isfinite(val_loss):
-            raise diverged(out, epoch, None, "validation loss", val_loss, best_epoch, config, dtype)
-        report = classification_report(true, pred, data.labels)
+            error = diverged(out, epoch, None, "validation loss", val_loss, best_epoch, config, dtype)
+            raise distributed.on_all_ranks(error)
         record = {
             "epoch": epoch,
             "train_loss": loss_sum / max(1, seen),
@@ -311,26 +367,29 @@ def train(
             "seconds": time.perf_counter() - started,
         }
         history.append(record)
-        if not split_written:  # written with the first epoch's files, so a run that fails before leaves nothing
-            save_split(split, split_file, data)
-            split_written = True
         finite = all(math.isfinite(float(record[k])) for k in ("train_loss", "val_loss", "val_macro_f1"))
         improved = finite and (not best or report.macro_f1 > best["val_macro_f1"] + 1e-9)
         if improved:
             best, best_epoch, bad_epochs = dict(record), epoch, 0
-            save_best(out, model, meta_base, record, training)
         else:
             bad_epochs += 1
         record["best"] = improved
-        write_history(files["history"], history)
-        progress = {
-            "epoch": epoch,
-            "history": history,
-            "best": best,
-            "best_epoch": best_epoch,
-            "bad_epochs": bad_epochs,
-        }
-        save_state(files["state"], objects, progress, key)
+        with distributed.together():  # only rank 0 writes; a failed write stops every process
+            if ranks.is_main:
+                if not split_written:  # written with the first epoch's files: a run that fails before leaves nothing
+                    save_split(split, split_file, data)
+                if improved:
+                    save_best(out, model, meta_base, record, training)
+                write_history(files["history"], history)
+                progress = {
+                    "epoch": epoch,
+                    "history": history,
+                    "best": best,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                }
+                save_state(files["state"], objects, progress, key)
+        split_written = True
         if on_epoch:
             on_epoch(record)
     return TrainResult(out, history, best_epoch, best, stopped_early, split, init_text)
