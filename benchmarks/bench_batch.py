@@ -36,7 +36,12 @@ def main() -> None:
     if args.recognizer:
         common += ["--recognizer", args.recognizer]
     configs = {"jobs1": ["--jobs", "1"], "jobs2": ["--jobs", "2"], "ray": ["--ray", "local", "--cpus-per-game", "1"]}
-    print(f"{len(games)} games, {args.end:g} s each, {'with recognizer' if args.recognizer else 'tracking only'}")
+    from hoopsense.video.meta import probe
+
+    video_s = sum(min(probe(g).duration_s, args.end) for g in games)
+    print(
+        f"{len(games)} games, {video_s:.1f} s of video in all, {'with recognizer' if args.recognizer else 'tracking only'}"
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         # warm the OpenVINO cache and the page cache once, outside the timings
@@ -54,7 +59,10 @@ def main() -> None:
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed: {done.stderr[-2000:]}")
             results[name] = wall
-            print(f"{name:6s} {wall:7.1f} s  {3600 * len(games) / wall:7.0f} games/h", flush=True)
+            print(
+                f"{name:6s} {wall:7.1f} s  {3600 * len(games) / wall:7.0f} games/h  {video_s / wall:5.2f}x real time",
+                flush=True,
+            )
             shutil.rmtree(out, ignore_errors=True)
     if "jobs1" in results and "jobs2" in results:
         print(f"jobs2 / jobs1 throughput: {results['jobs1'] / results['jobs2']:.2f}x")
