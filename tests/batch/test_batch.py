@@ -3,9 +3,11 @@ retry after a killed worker, failures reported, the season summary (slow-ish: a 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -199,3 +201,13 @@ def test_batch_usage_errors(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
     assert main(["batch", str(tmp_path / "nothing*.mp4"), "--out", str(tmp_path / "o")]) == 1
     assert "no video matches" in capsys.readouterr().err
+    assert main(["batch", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "o"), "--cpus-per-game", "2"]) == 1
+    assert "--cpus-per-game needs --ray" in capsys.readouterr().err
+    if (
+        importlib.util.find_spec("ray") is not None
+    ):  # a wrong address fails in seconds, not after Ray's minutes of retries
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # nothing listens there once closed
+        assert main(["batch", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "o"), "--ray", f"127.0.0.1:{port}"]) == 1
+        assert "cannot reach the Ray cluster" in capsys.readouterr().err

@@ -218,6 +218,21 @@ class RayAttempt:
             self._outcome = Outcome(False, "cancelled")
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """One clear line, fast, when nothing listens at ``host:port`` (Ray itself retries for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray {address}: expected HOST:PORT, 'auto' or 'local'")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); is `ray start` running there?"
+        ) from None
+
+
 class RayExecutor:
     """Games as Ray tasks on the cluster at ``address`` (``auto``: the one this machine belongs to;
     ``local``: start one on this machine for the run)."""
@@ -233,6 +248,8 @@ class RayExecutor:
             raise ConfigError("--cpus-per-game must be > 0 and --gpus-per-game >= 0")
         self.ray = ray
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address not in ("local", "auto"):
+            _check_reachable(address)
         try:
             if address == "local":
                 ray.init(num_cpus=usable_cores(), **kwargs)
