@@ -14,7 +14,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hoopsense.cli_options import ANALYZE_FLAGS, add_analysis_options, analyze_options, errors_in_flags
 from hoopsense.console import console, err_console, positive_float
-from hoopsense.errors import ConfigError, HoopsenseError
+from hoopsense.errors import HoopsenseError
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Where the games run (``batch`` and ``serve`` alike): local worker processes or a Ray cluster."""
+    p.add_argument("--jobs", type=int, default=1, help="games at once in local worker processes (default: 1)")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on a Ray cluster: its address (host:port), 'auto' (the cluster of this machine) or 'local' "
+        "(start one here)",
+    )
+    p.add_argument(
+        "--cpus-per-game", type=positive_float, default=1.0, help="CPUs each game's Ray task requests (default: 1)"
+    )
+    p.add_argument(
+        "--gpus-per-game",
+        type=positive_float,
+        default=0.0,
+        help="GPUs (or a fraction) each game's Ray task requests (default: 0)",
+    )
 
 
 def add_batch_parsers(sub: Any) -> None:
@@ -27,22 +47,7 @@ def add_batch_parsers(sub: Any) -> None:
     )
     b.add_argument("games", nargs="+", help="video files, folders, glob patterns ('season/*.mp4') or .txt lists")
     b.add_argument("--out", type=Path, required=True, help="output folder (one sub-folder per game)")
-    b.add_argument("--jobs", type=int, default=1, help="games at once in local worker processes (default: 1)")
-    b.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="run on a Ray cluster: its address (host:port), 'auto' (the cluster of this machine) or 'local' "
-        "(start one here for this run)",
-    )
-    b.add_argument(
-        "--cpus-per-game", type=positive_float, default=1.0, help="CPUs each game's Ray task requests (default: 1)"
-    )
-    b.add_argument(
-        "--gpus-per-game",
-        type=positive_float,
-        default=0.0,
-        help="GPUs (or a fraction) each game's Ray task requests (default: 0)",
-    )
+    add_executor_options(b)
     b.add_argument("--force", action="store_true", help="redo games whose outputs are complete")
     b.add_argument("--no-video", action="store_true", help="no annotated videos; tracks, timelines and reports only")
     b.add_argument("--no-report", action="store_true", help="no coach report per game")
@@ -69,10 +74,7 @@ def add_serve_parser(sub: Any) -> None:
         default=Path("hoopsense-service"),
         help="the service's folder: job database, uploads, outputs (default: ./hoopsense-service)",
     )
-    s.add_argument("--jobs", type=int, default=1, help="games at once in local worker processes (default: 1)")
-    s.add_argument("--ray", metavar="ADDRESS", help="run the jobs on a Ray cluster (host:port, auto or local)")
-    s.add_argument("--cpus-per-game", type=positive_float, default=1.0, help="CPUs per job on Ray (default: 1)")
-    s.add_argument("--gpus-per-game", type=positive_float, default=0.0, help="GPUs per job on Ray (default: 0)")
+    add_executor_options(s)
     s.add_argument(
         "--max-upload-mb", type=positive_float, default=4096.0, help="largest video upload in MB (default: 4096)"
     )
@@ -106,8 +108,6 @@ def batch_command(args: argparse.Namespace) -> int:
     from hoopsense.batch.schedule import plan, run_batch
     from hoopsense.batch.summary import write_summary
 
-    if args.ray is None and args.cpus_per_game != 1.0:
-        raise ConfigError("--cpus-per-game needs --ray (local workers share the cores: see --jobs)")
     with errors_in_flags(ANALYZE_FLAGS):
         options = analyze_options(args)
     games = find_games(args.games)

@@ -6,8 +6,22 @@ from __future__ import annotations
 import errno
 import secrets
 import socket
+from collections.abc import Mapping
 
 from hoopsense.errors import ConfigError
+
+
+def given_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
+    """The token a request carries: ``Authorization: Bearer T``, an ``X-Token`` header or ``?token=T``
+    ("" when none)."""
+    auth = headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    return bearer or headers.get("x-token") or query.get("token") or ""
+
+
+def token_matches(given: str, token: str) -> bool:
+    """Constant-time comparison of a request's token with the launch's."""
+    return secrets.compare_digest(given.encode(), token.encode())
 
 
 def new_token() -> str:

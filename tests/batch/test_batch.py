@@ -6,14 +6,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
-import threading
-import time
 
 import numpy as np
 import pytest
 from conftest import ASSETS, FOOTAGE, need_asset
+from workers import WorkerKiller
 
 from hoopsense.batch.games import find_games
 from hoopsense.batch.summary import distance_body_heights
@@ -138,45 +136,11 @@ def test_killed_worker_is_retried_and_a_broken_game_fails_alone(tmp_path, capsys
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     nba = str(need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4"))
     out = tmp_path / "out"
-    killed: list[int] = []
-
-    def kill_first_worker() -> None:
-        progress = out / ".nba_broadcast_wide_854x480.progress.json"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                doc = json.loads(progress.read_text())
-            except (OSError, ValueError):
-                time.sleep(0.05)
-                continue
-            if doc["done"] > 5:
-                os.kill(doc["pid"], signal.SIGKILL)
-                killed.append(doc["pid"])
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_first_worker)
-    killer.start()
-    code = main(
-        [
-            "batch",
-            nba,
-            str(broken),
-            games[0],
-            "--out",
-            str(out),
-            "--detector",
-            str(DETECTOR),
-            "--end",
-            "2",
-            "--no-video",
-            "--jobs",
-            "2",
-        ]
-    )
-    killer.join()
+    args = ["--detector", str(DETECTOR), "--end", "2", "--no-video", "--jobs", "2"]
+    with WorkerKiller(out / ".nba_broadcast_wide_854x480.progress.json") as killer:
+        code = main(["batch", nba, str(broken), games[0], "--out", str(out), *args])
     err = capsys.readouterr().err
-    assert killed, "the worker was never seen running"
+    assert killer.killed, "the worker was never seen running"
     assert code == 1
     assert "failed: broken:" in err and "error: 1 of 3 games failed: broken" in err
     assert "Traceback" not in err

@@ -14,16 +14,14 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from conftest import ASSETS, FOOTAGE, need_asset
+from workers import WorkerKiller
 
 from hoopsense.cli import main
 
@@ -85,30 +83,10 @@ def test_ray_batch_survives_a_killed_worker(tmp_path, cluster):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     out = tmp_path / "season"
-    killed: list[int] = []
-    finished = threading.Event()
-
-    def kill_a_worker() -> None:
-        progress = out / ".nba_broadcast_wide_854x480.progress.json"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed and not finished.is_set():
-            try:
-                doc = json.loads(progress.read_text())
-            except (OSError, ValueError):
-                time.sleep(0.05)
-                continue
-            if doc["done"] > 5:
-                os.kill(doc["pid"], signal.SIGKILL)  # the Ray worker process running the game
-                killed.append(doc["pid"])
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_a_worker)
-    killer.start()
     args = ["--detector", str(DETECTOR), "--end", "1.5", "--no-video"]
-    said = _hoopsense("batch", *games, str(broken), "--out", str(out), "--ray", cluster, "--no-report", *args)
-    finished.set()
-    killer.join()
-    assert killed, "no game was seen running on a Ray worker"
+    with WorkerKiller(out / ".nba_broadcast_wide_854x480.progress.json") as killer:  # a Ray worker process
+        said = _hoopsense("batch", *games, str(broken), "--out", str(out), "--ray", cluster, "--no-report", *args)
+    assert killer.killed, "no game was seen running on a Ray worker"
     assert said.returncode == 1, said.stderr  # the broken game failed (after Ray's retry); the others went on
     assert "3 games analysed, 0 skipped, 1 failed" in said.stdout
     assert "failed: broken:" in said.stderr and "broken.mp4" in said.stderr

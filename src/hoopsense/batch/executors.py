@@ -286,4 +286,6 @@ def make_executor(
         return RayExecutor(ray, cpus_per_game=cpus_per_game, gpus_per_game=gpus_per_game)
     if gpus_per_game:
         raise ConfigError("--gpus-per-game needs --ray (local workers share this machine's GPUs)")
+    if cpus_per_game != 1.0:
+        raise ConfigError("--cpus-per-game needs --ray (local workers share the cores: see --jobs)")
     return LocalExecutor(jobs)

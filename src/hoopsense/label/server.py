@@ -21,7 +21,6 @@ The page's API (JSON unless said):
 from __future__ import annotations
 
 import asyncio
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from hoopsense.errors import HoopsenseError, VideoError
 from hoopsense.label.media import Cache, Strip, clip_strip, source_frame
 from hoopsense.label.store import ConflictError, LabelStore
+from hoopsense.web import given_token, token_matches
 
 if TYPE_CHECKING:
     from hoopsense.label.guesses import Guesser
@@ -80,8 +80,7 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
-        given = request.headers.get("x-token") or request.query_params.get("token") or ""
-        if not secrets.compare_digest(given.encode(), token.encode()):
+        if not token_matches(given_token(request.headers, request.query_params), token):
             return PlainTextResponse(
                 "403: this page needs the token of the URL that `hoopsense label` printed",
                 status_code=403,

@@ -18,7 +18,6 @@ by the names that :http:get:`/api/jobs/{id}/files` lists.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ from hoopsense.errors import HoopsenseError
 from hoopsense.serve.options import inside, parse_options
 from hoopsense.serve.runner import Runner
 from hoopsense.serve.store import Job, JobStore, new_job_id
+from hoopsense.web import given_token, token_matches
 
 CHUNK = 1 << 20
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -65,15 +65,10 @@ def create_app(
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):
-        auth = request.headers.get("authorization", "")
-        given = (
-            (auth[7:] if auth.lower().startswith("bearer ") else "")
-            or request.headers.get("x-token")
-            or request.query_params.get("token")
-        )
+        given = given_token(request.headers, request.query_params)
         if not given:
             return PlainTextResponse("401: this service needs its token (see `hoopsense serve`)", 401, HEADERS)
-        if not secrets.compare_digest(given.encode(), token.encode()):
+        if not token_matches(given, token):
             return PlainTextResponse("403: wrong token", 403, HEADERS)
         response = await call_next(request)
         for k, v in HEADERS.items():
