@@ -6,7 +6,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +180,35 @@ def test_batch_usage_errors(tmp_path, capsys):
             port = s.getsockname()[1]  # nothing listens there once closed
         assert main(["batch", str(tmp_path / "a.mp4"), "--out", str(tmp_path / "o"), "--ray", f"127.0.0.1:{port}"]) == 1
         assert "cannot reach the Ray cluster" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_and_leaves_no_half_written_game(tmp_path):
+    games = [str(need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")), *_clips()]
+    need_asset(DETECTOR)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hoopsense.cli", "batch", *games, "--out", str(out), "--detector", str(DETECTOR)]
+    cmd += ["--end", "4", "--no-video", "--jobs", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    progress = out / ".nba_broadcast_wide_854x480.progress.json"
+    deadline = time.monotonic() + 120
+    worker = None
+    while time.monotonic() < deadline and worker is None:
+        try:
+            doc = json.loads(progress.read_text())
+            worker = doc["pid"] if doc["done"] > 3 else None
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    assert worker is not None, "the first game never started"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted:" in stderr and "Traceback" not in stderr
+    time.sleep(0.5)
+    assert not Path(f"/proc/{worker}").exists() or "zombie" in Path(f"/proc/{worker}/status").read_text().lower()
+    assert not (out / "nba_broadcast_wide_854x480").exists()
+    assert not list(out.glob(".*"))  # no staging folder, no progress file
+    # the next run does the whole season
+    assert _batch(games, out, "--jobs", "2") == 0
+    assert all((out / Path(g).stem / f"{Path(g).stem}.run.json").is_file() for g in games)
