@@ -101,7 +101,8 @@ def analyze(
 @dataclass(frozen=True)
 class FramePlayers:
     """One analysed frame: 0-based ``index``, ``time_s``, the players (``sv.Detections`` with
-    ``tracker_id``; xyxy in pixels), with a recognizer the current action of each player
+    ``tracker_id``; xyxy in pixels; with a pose model as the detector, ``data["keypoints"]``: float
+    ``(N, 17, 3)`` COCO points, x and y in pixels and visibility 0-1), with a recognizer the current action of each player
     (``{player_id: (action, confidence)}``), and the BGR uint8 ``(H, W, 3)`` image when asked for."""
 
     index: int

@@ -36,7 +36,9 @@ RECOGNIZER = {
     "compile": "compile",
 }  # fmt: skip
 TIMELINE = {"smooth": "smooth", "min_event_s": "min_event_s", "keep_background": "keep_background"}
-ANALYZE = {"clip_len": "clip_len", "stride": "stride", "start_s": "start", "end_s": "end", "crf": "crf"}
+ANALYZE = {
+    "clip_len": "clip_len", "stride": "stride", "start_s": "start", "end_s": "end", "crf": "crf", "draw_pose": "draw_pose",
+}  # fmt: skip
 CLIPS = {"start_s": "start", "end_s": "end", "placeholder": "placeholder"}
 CLIP_TUBELETS = {"clip_len": "clip_len", "stride": "stride", "resize": "size"}
 
@@ -110,7 +112,7 @@ def add_input_options(p: argparse._ActionsContainer, detector_default: str, devi
     p.add_argument(
         "--detector",
         default=detector_default,
-        help=f"weights name or local .pt/.onnx/OpenVINO folder (default: {detector_default})",
+        help=f"weights name or local .pt/.onnx/OpenVINO folder; a local pose model (e.g. yolo11n-pose.pt) also writes keypoints (default: {detector_default})",
     )
     p.add_argument(
         "--device", default=device_default, help=f"auto, cpu, cuda, cuda:N or mps (default: {device_default})"
@@ -240,6 +242,11 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="keep events of the checkpoint's background class (e.g. no_action)",
+    )
+    p.add_argument(
+        "--draw-pose",
+        action="store_true",
+        help="draw each player's skeleton on the video (needs a pose model as --detector, e.g. yolo11n-pose.pt)",
     )
     p.add_argument(
         "--crf", type=int, default=23, help="H.264 quality of the annotated video, 0-51, lower is better (default: 23)"

@@ -41,9 +41,9 @@ def drawn(monkeypatch):
     frames: list[dict[int, tuple[int, float]]] = []
 
     class Recording(Renderer):
-        def draw(self, image, players, extra=None, colours=None):
+        def draw(self, image, players, extra=None, colours=None, **options):
             frames.append(dict(extra or {}))
-            return super().draw(image, players, extra, colours)
+            return super().draw(image, players, extra, colours, **options)
 
     monkeypatch.setattr("hoopsense.pipeline.analyze.Renderer", Recording)
     return frames

@@ -155,6 +155,17 @@ def decode(
     ``iou``. Returns xyxy float32 ``(K, 4)`` in input pixels, scores float32
     ``(K,)`` and class ids int64 ``(K,)``, best first.
     """
+    boxes, scores, cls, _ = decode_with_extra(output, keep_classes, conf=conf, iou=iou, max_det=max_det)
+    return boxes, scores, cls
+
+
+def decode_with_extra(
+    output: np.ndarray, keep_classes: Sequence[int], *, conf: float, iou: float, max_det: int = 300,
+    n_classes: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`decode`, for heads with ``n_classes`` class rows followed by per-box extra rows (a pose
+    head: 17 x (x, y, visibility) keypoints in input pixels). Also returns the kept boxes' extra rows,
+    float32 ``(K, E)`` (``E`` = 0 without extras)."""
     keep_classes = np.asarray(list(keep_classes), dtype=np.int64)
     if output.ndim == 2 and output.shape[1] == 6 and output.shape[0] != 6:
         boxes, scores, cls = output[:, :4], output[:, 4], output[:, 5].astype(np.int64)
@@ -164,10 +175,12 @@ def decode(
             boxes[mask][order].astype(np.float32),
             scores[mask][order].astype(np.float32),
             cls[mask][order],
+            np.zeros((len(order), 0), np.float32),
         )
     if output.ndim != 2 or output.shape[0] <= 4:
         raise ValueError(f"unexpected YOLO output shape {output.shape}")
-    class_scores = output[4:]
+    end = output.shape[0] if n_classes is None else 4 + n_classes
+    class_scores, extra = output[4:end], output[end:]
     best = class_scores.argmax(axis=0)
     candidates = np.isin(best, keep_classes)
     idx = np.flatnonzero(candidates)
@@ -175,11 +188,12 @@ def decode(
     above = scores > conf
     idx, scores, cls = idx[above], scores[above].astype(np.float32), best[idx][above].astype(np.int64)
     if not len(idx):
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return (*empty, np.zeros((0, len(extra)), np.float32))
     cx, cy, bw, bh = output[:4, idx]
     boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1).astype(np.float32)
     keep = _nms(boxes, scores, cls, iou)[:max_det]
-    return boxes[keep], scores[keep], cls[keep]
+    return boxes[keep], scores[keep], cls[keep], extra[:, idx[keep]].T.astype(np.float32)
 
 
 def _blob(image: np.ndarray, shape: tuple[int, int], bgr: bool) -> tuple[np.ndarray, Letterbox]:

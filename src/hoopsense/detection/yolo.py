@@ -25,7 +25,7 @@ from hoopsense.detection.engines import (
     Letterbox,
     OnnxRuntimeYolo,
     OpenVinoYolo,
-    decode,
+    decode_with_extra,
     openvino_source,
 )
 from hoopsense.devices import openvino_available, pick_device
@@ -56,8 +56,9 @@ class YoloDetector:
         self._engine: OpenVinoYolo | OnnxRuntimeYolo | None = None
         threads = torch.get_num_threads()
         try:
-            self._model = YOLO(str(self.weights_path), task="detect")
+            self._model = YOLO(str(self.weights_path))  # the task (detect or pose) comes from the weights
             names = dict(self._model.names)
+            self.task = str(self._model.task)
             self._engine = self._load_engine()
             if self._engine is None:
                 # Set the predictor up now: Ultralytics lowers torch's thread count when it does (to
@@ -71,6 +72,9 @@ class YoloDetector:
             raise WeightsError(f"cannot load detector weights {self.weights_path}: {first_line(exc)}") from exc
         finally:
             torch.set_num_threads(threads)
+        if self.task not in ("detect", "pose"):
+            raise WeightsError(f"detector {self.weights_path} is a {self.task} model; give a detection or a pose model")
+        self._n_classes = len(names)
         by_name = {str(v).lower(): int(k) for k, v in names.items()}
         if "person" not in by_name:
             raise WeightsError(
@@ -167,28 +171,47 @@ class YoloDetector:
         return out
 
     def _decode(self, output: np.ndarray, place: Letterbox, shape: tuple[int, ...], scale: float) -> sv.Detections:
-        xyxy, conf, cls = decode(output, self._classes, conf=self.config.conf, iou=self.config.iou)
+        xyxy, conf, cls, extra = decode_with_extra(
+            output, self._classes, conf=self.config.conf, iou=self.config.iou, n_classes=self._n_classes
+        )
         h, w = shape[:2]
-        xyxy = (xyxy - np.array([place.left, place.top] * 2, np.float32)) / np.float32(place.gain)
+        shift = np.array([place.left, place.top], np.float32)
+        xyxy = (xyxy - np.tile(shift, 2)) / np.float32(place.gain)
         np.clip(xyxy, 0, np.array([w, h, w, h], np.float32), out=xyxy)
-        return self._detections(xyxy / np.float32(scale), conf, cls)
+        keypoints = None
+        if self.task == "pose" and extra.shape[1] >= 3:
+            keypoints = extra.reshape(len(extra), -1, 3).copy()
+            keypoints[..., :2] = (keypoints[..., :2] - shift) / np.float32(place.gain) / np.float32(scale)
+        return self._detections(xyxy / np.float32(scale), conf, cls, keypoints)
 
     def _to_detections(self, result: object, scale: float) -> sv.Detections:
         boxes = result.boxes  # type: ignore[attr-defined]
         xyxy = boxes.xyxy.cpu().numpy().astype(np.float32).reshape(-1, 4) / np.float32(scale)
         conf = boxes.conf.cpu().numpy().astype(np.float32).reshape(-1)
         cls = boxes.cls.cpu().numpy().astype(int).reshape(-1)
-        return self._detections(xyxy, conf, cls)
+        keypoints = None
+        found = getattr(result, "keypoints", None)
+        if self.task == "pose" and found is not None and found.data is not None:
+            keypoints = found.data.cpu().numpy().astype(np.float32).reshape(len(xyxy), -1, 3)
+            keypoints[..., :2] /= np.float32(scale)
+        return self._detections(xyxy, conf, cls, keypoints)
 
-    def _detections(self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> sv.Detections:
-        """float32 ``(N, 4)`` boxes in original pixels, scores and the model's class ids -> Detections."""
+    def _detections(
+        self, xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, keypoints: np.ndarray | None = None
+    ) -> sv.Detections:
+        """float32 ``(N, 4)`` boxes in original pixels, scores and the model's class ids (and, from a pose
+        model, float32 ``(N, K, 3)`` keypoints: x, y in original pixels and visibility 0-1) -> Detections
+        (keypoints in ``data["keypoints"]``)."""
         class_id = np.where(cls == self._person_id, PERSON, BALL).astype(int)
         names = (
             np.array([CLASS_NAMES[c] for c in class_id], dtype=object) if len(class_id) else np.empty(0, dtype=object)
         )
+        data: dict[str, np.ndarray] = {"class_name": names}
+        if keypoints is not None:
+            data["keypoints"] = keypoints.astype(np.float32)
         return sv.Detections(
             xyxy=xyxy.astype(np.float32).reshape(-1, 4),
             confidence=conf.astype(np.float32).reshape(-1),
             class_id=class_id,
-            data={"class_name": names},
+            data=data,
         )

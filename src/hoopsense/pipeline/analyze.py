@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ def analyze(
     """
     options = options or AnalyzeOptions()
     weights = [options.detector.weights] + ([options.recognizer.checkpoint] if options.recognizer else [])
-    protect_inputs([*paths.items().values(), paths.gallery], [source, *weights, options.identity.reid])
+    protect_inputs(
+        [*paths.items().values(), paths.gallery, paths.keypoints_csv], [source, *weights, options.identity.reid]
+    )
     meta = meta or probe(source)
     check_start_in_video(meta, options)
     if recognizer is None and options.recognizer is not None:
@@ -94,10 +96,18 @@ def analyze(
         if not tmp:
             raise ConfigError("nothing to write: every output is disabled")
         detector = detector or load_detector(options)
+        if paths.keypoints_csv is not None and getattr(detector, "task", "detect") == "pose":
+            tmp["keypoints_csv"] = outputs.reserve(paths.keypoints_csv)
+        else:
+            paths = replace(paths, keypoints_csv=None)
         identity = IdentityStage(options.identity, meta.fps, embedder)
         result = _run(meta, tmp, paths, options, detector, actions, identity, on_start, on_frame)
         if note:
             result.notes.append(note)
+        if options.draw_pose and "keypoints_csv" not in tmp:
+            result.notes.append(
+                "--draw-pose draws nothing: the detector is not a pose model (give a local pose model such as yolo11n-pose.pt)"
+            )
         _write_gallery(outputs, paths, identity, result)
     except KeyboardInterrupt:
         outputs.discard()
@@ -229,7 +239,7 @@ def _run(
         if render
         else None
     )
-    tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"))
+    tracks = TrackWriter(tmp.get("tracks_csv"), tmp.get("mot"), tmp.get("keypoints_csv"))
     stream = TrackedStream(
         meta, detector, options.tracker, start_s=options.start_s, end_s=options.end_s,
         full=render or stage is not None, clock=clock, on_frame=on_frame, identity=identity,
@@ -254,7 +264,7 @@ def _run(
                 for pid in item.players.tracker_id:
                     team = identity.team_of(int(pid))
                     colours[int(pid)] = team.colour if team is not None and team.name != "other" else NO_TEAM_COLOUR
-            canvas = renderer.draw(item.image, item.players, labels, colours)
+            canvas = renderer.draw(item.image, item.players, labels, colours, skeletons=options.draw_pose)
             t = clock.add("render", t)
             writer.write(canvas)
             clock.add("encode", t)

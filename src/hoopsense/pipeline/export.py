@@ -25,6 +25,16 @@ TRACKS_HEADER = ("frame", "time_s", "player_id", "x1", "y1", "x2", "y2", "confid
 TRACKS_COLUMNS = ("frame", "time_s", "player_id", "track_id", "team", "x1", "y1", "x2", "y2", "confidence")
 
 
+COCO_KEYPOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle",
+)  # fmt: skip
+KEYPOINTS_COLUMNS = ("frame", "time_s", "player_id", "track_id") + tuple(
+    f"{name}_{axis}" for name in COCO_KEYPOINTS for axis in ("x", "y", "v")
+)
+
+
 class TrackWriter:
     """Writes one row per tracked player per frame, as frames are released.
 
@@ -35,15 +45,22 @@ class TrackWriter:
     ``confidence``.
     MOTChallenge txt: ``frame`` (1-based), ``id`` (the identity), ``bb_left``, ``bb_top``,
     ``bb_width``, ``bb_height``, ``conf``, ``-1, -1, -1``.
-    Either path may be None to skip that file.
+    ``keypoints.csv`` (players found by a pose model): ``frame``, ``time_s``, ``player_id``,
+    ``track_id``, then ``<point>_x, <point>_y, <point>_v`` for the 17 COCO points (pixels, and the
+    visibility score 0-1).
+    Any path may be None to skip that file.
     """
 
-    def __init__(self, csv_path: Path | None, mot_path: Path | None) -> None:
+    def __init__(self, csv_path: Path | None, mot_path: Path | None, keypoints_path: Path | None = None) -> None:
         self._csv_file = open(csv_path, "w", newline="") if csv_path else None  # noqa: SIM115
         self._csv = csv.writer(self._csv_file) if self._csv_file else None
         if self._csv:
             self._csv.writerow(TRACKS_COLUMNS)
         self._mot = open(mot_path, "w") if mot_path else None  # noqa: SIM115
+        self._kp_file = open(keypoints_path, "w", newline="") if keypoints_path else None  # noqa: SIM115
+        self._kp = csv.writer(self._kp_file) if self._kp_file else None
+        if self._kp:
+            self._kp.writerow(KEYPOINTS_COLUMNS)
         self.rows = 0
 
     def write(self, frame_index: int, time_s: float, players: sv.Detections) -> None:
@@ -74,9 +91,14 @@ class TrackWriter:
                     f"{frame_index + 1},{int(tid)},{x1:.1f},{y1:.1f},{x2 - x1:.1f},{y2 - y1:.1f},{c:.3f},-1,-1,-1\n"
                 )
             self.rows += 1
+        points = players.data.get("keypoints")
+        if self._kp and points is not None and len(points) and points.shape[1:] == (len(COCO_KEYPOINTS), 3):
+            for tid, fid, kp in zip(players.tracker_id, fragments, points):
+                values = [f"{v:.1f}" if i % 3 < 2 else f"{v:.3f}" for i, v in enumerate(kp.reshape(-1))]
+                self._kp.writerow((frame_index, f"{time_s:.4f}", int(tid), int(fid), *values))
 
     def close(self) -> None:
-        for fh in (self._csv_file, self._mot):
+        for fh in (self._csv_file, self._mot, self._kp_file):
             if fh is not None and not fh.closed:
                 fh.close()
 

@@ -20,7 +20,8 @@ class AnalyzeOptions:
     ``identity`` links tracker fragments into one identity per person and
     gives teams. ``recognizer`` None makes a tracking-only run. ``clip_len`` (default: the
     checkpoint's) and ``stride`` (default: one clip span, every frame in one clip) set the clip windows.
-    ``crf`` is the H.264 quality of the annotated video (0-51, lower is better).
+    ``crf`` is the H.264 quality of the annotated video (0-51, lower is better). ``draw_pose`` draws
+    each player's skeleton on the video (with a pose model as the detector).
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -34,6 +35,7 @@ class AnalyzeOptions:
     end_s: float | None = None
     crf: int = 23
     preset: str = "veryfast"
+    draw_pose: bool = False
 
     def __post_init__(self) -> None:
         check_time_range(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -98,8 +99,13 @@ class Renderer:
         players: sv.Detections,
         actions: Mapping[int, tuple[int, float]] | None = None,
         colours: Mapping[int, str] | None = None,
+        *,
+        skeletons: bool = False,
     ) -> np.ndarray:
         """Return a new annotated copy of ``image`` (BGR uint8).
+
+        ``skeletons``: also draw each player's keypoints (``players.data["keypoints"]``, float
+        ``(N, 17, 3)`` COCO points in pixels with their visibility) joined as a skeleton.
 
         ``actions`` maps a player ID to ``(class index, confidence)``, drawn as ``dribble 0.83``.
         ``colours`` maps a player ID to the hex colour of his ellipse and label (his team's); players
@@ -108,6 +114,8 @@ class Renderer:
         canvas = image.copy()
         if len(players) == 0:
             return canvas
+        if skeletons and "keypoints" in players.data:
+            draw_skeletons(canvas, players.data["keypoints"])
         texts = [f"#{int(t)}" for t in players.tracker_id]
         if colours:
             canvas = self._draw_in_colours(canvas, players, texts, colours)
@@ -151,3 +159,26 @@ def _is_light(hex_colour: str) -> bool:
     """True for colours on which black text reads better than white."""
     c = sv.Color.from_hex(hex_colour)
     return 0.299 * c.r + 0.587 * c.g + 0.114 * c.b > 150
+
+
+# COCO keypoint pairs joined in a skeleton (0 nose, 5/6 shoulders, 11/12 hips, 15/16 ankles)
+SKELETON = (
+    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9), (8, 10),
+    (1, 2), (0, 1), (0, 2), (1, 3), (2, 4),
+)  # fmt: skip
+SKELETON_BGR = (255, 255, 0)
+MIN_VISIBILITY = 0.5
+
+
+def draw_skeletons(canvas: np.ndarray, keypoints: np.ndarray, min_visibility: float = MIN_VISIBILITY) -> None:
+    """Draw, in place on BGR uint8 ``canvas``, the skeleton of each person in float ``(N, 17, 3)``
+    ``keypoints`` (x, y in pixels, visibility 0-1); points below ``min_visibility`` are left out."""
+    thickness = max(1, round(canvas.shape[0] / 540))
+    for person in np.asarray(keypoints, dtype=np.float32):
+        seen = person[:, 2] >= min_visibility
+        xy = np.round(person[:, :2]).astype(int)
+        for a, b in SKELETON:
+            if seen[a] and seen[b]:
+                cv2.line(canvas, tuple(xy[a]), tuple(xy[b]), SKELETON_BGR, thickness, cv2.LINE_AA)
+        for point in xy[seen]:
+            cv2.circle(canvas, tuple(point), thickness + 1, SKELETON_BGR, -1, cv2.LINE_AA)

@@ -31,6 +31,7 @@ _SUFFIXES = {
     "run_json": ".run.json",
     "timeline_csv": ".timeline.csv",
     "timeline_json": ".timeline.json",
+    "keypoints_csv": ".keypoints.csv",
 }
 
 
@@ -45,6 +46,7 @@ class OutputPaths:
     timeline_csv: Path | None = None
     timeline_json: Path | None = None
     gallery: Path | None = None  # folder of player thumbnails (``game.players``), filled at the end of a run
+    keypoints_csv: Path | None = None  # players' keypoints, written only when the detector is a pose model
 
     @classmethod
     def beside(cls, base: Path, *, video: bool = True, timeline: bool = False) -> OutputPaths:
@@ -60,11 +62,13 @@ class OutputPaths:
             timeline_csv=named["timeline_csv"] if timeline else None,
             timeline_json=named["timeline_json"] if timeline else None,
             gallery=stem.with_name(stem.name + GALLERY_SUFFIX),
+            keypoints_csv=named["keypoints_csv"],
         )
 
     def items(self) -> dict[str, Path]:
-        """The output files to write, by kind (the gallery folder is not one of them)."""
-        return {k: Path(v) for k, v in asdict(self).items() if v is not None and k != "gallery"}
+        """The output files every run writes, by kind (not the gallery folder, nor the keypoints file that
+        only a pose model's run writes)."""
+        return {k: Path(v) for k, v in asdict(self).items() if v is not None and k not in ("gallery", "keypoints_csv")}
 
 
 def stem_of(path: Path) -> Path:
