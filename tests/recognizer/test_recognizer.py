@@ -108,3 +108,29 @@ def test_openvino_gives_the_torch_network_s_probabilities(checkpoint):
     assert np.abs(ov16.predict_clips(batch) - p).max() < 0.05
     with pytest.raises(ConfigError, match="backend must be one of auto, torch, openvino"):
         RecognizerConfig(str(checkpoint), backend="tensorrt")
+
+
+@pytest.mark.skipif(not openvino_available(), reason="openvino is not installed")
+def test_openvino_conversion_is_cached_per_checkpoint(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOPSENSE_HOME", str(tmp_path / "home"))
+    batch = clips(3, seed=5)
+    first = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32"))
+    p = first.predict_clips(batch)
+    cached = list((tmp_path / "home").rglob("model.xml"))
+    assert len(cached) == 1 and cached[0].with_suffix(".bin").is_file()
+    assert not [f for f in cached[0].parent.parent.iterdir() if f.name.startswith(".")]  # no temporary folder left
+    converted = []
+    import openvino as ov
+
+    real = ov.convert_model
+    monkeypatch.setattr(ov, "convert_model", lambda *a, **k: converted.append(1) or real(*a, **k))
+    again = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32"))
+    assert converted == [] and np.allclose(again.predict_clips(batch), p, atol=1e-6)  # read back, not converted
+    cached[0].write_text("<not a model")  # a damaged entry is converted again, and the run goes on
+    third = Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32"))
+    assert converted == [1] and np.allclose(third.predict_clips(batch), p, atol=1e-6)
+    Recognizer(RecognizerConfig(str(checkpoint), device="cpu", precision="fp32"))
+    assert converted == [1]  # the repaired entry is read back
+    other = make_checkpoint(tmp_path / "other.pt", seed=1)  # another checkpoint gets its own entry
+    Recognizer(RecognizerConfig(str(other), device="cpu", precision="fp32"))
+    assert len(list((tmp_path / "home").rglob("model.xml"))) == 2

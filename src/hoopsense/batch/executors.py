@@ -86,7 +86,7 @@ def _worker_main(task: GameTask, result_path: str, cores: list[int] | None, pare
         os.sched_setaffinity(0, cores)
     try:
         doc: dict[str, Any] = {"ok": True, "info": run_game(task)}
-    except BaseException as exc:
+    except BaseException as exc:  # every failure is reported; none leaves the worker silently
         doc = {"ok": False, "error": describe_error(exc)}
     with open(result_path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(doc, f)

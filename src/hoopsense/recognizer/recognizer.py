@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,7 +53,7 @@ class Recognizer:
             )
         if wanted == "openvino" or (wanted == "auto" and self.device.type == "cpu" and video and not config.compile):
             if openvino_available():
-                self._openvino = _OpenVinoNetwork(model, self.meta, bf16=self.dtype == torch.bfloat16)
+                self._openvino = _OpenVinoNetwork(model, self.meta, bf16=self.dtype == torch.bfloat16, source=self.path)
             elif wanted == "openvino":
                 raise ConfigError(
                     "recognizer backend openvino needs the openvino package", field="RecognizerConfig.backend"
@@ -142,13 +145,24 @@ class _OpenVinoNetwork:
     370-400 ms in PyTorch's fp32.
     """
 
-    def __init__(self, model: torch.nn.Module, meta: CheckpointMeta, *, bf16: bool) -> None:
+    def __init__(self, model: torch.nn.Module, meta: CheckpointMeta, *, bf16: bool, source: Path | None = None) -> None:
         import openvino as ov
 
-        size = meta.crop_size
-        example = torch.zeros(1, 3, meta.clip_len, size, size)
-        self._model = ov.convert_model(model.float().eval(), example_input=example)
         self._core = ov.Core()
+        cached = _cached_ir(source, meta) if source is not None else None
+        self._model = None
+        if cached is not None and cached.is_file():
+            try:
+                self._model = self._core.read_model(str(cached))
+            except Exception:  # a damaged cache entry is removed, converted again and saved anew
+                shutil.rmtree(cached.parent, ignore_errors=True)
+                self._model = None
+        if self._model is None:
+            size = meta.crop_size
+            example = torch.zeros(1, 3, meta.clip_len, size, size)
+            self._model = ov.convert_model(model.float().eval(), example_input=example)
+            if cached is not None:
+                _save_ir(self._model, cached)
         self._config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32"}
         self._compiled: dict[tuple[int, ...], object] = {}
 
@@ -162,3 +176,33 @@ class _OpenVinoNetwork:
             self._compiled[shape] = self._core.compile_model(self._model, "CPU", self._config)
         compiled = self._compiled[shape]
         return np.asarray(compiled(np.ascontiguousarray(x, dtype=np.float32))[0], dtype=np.float32)  # type: ignore[operator]
+
+
+def _cached_ir(checkpoint: Path, meta: CheckpointMeta) -> Path:
+    """Where the OpenVINO conversion of ``checkpoint`` is cached (converting takes about 3 s; reading
+    it back a fraction of that): keyed by the file's hash, the clip shape and OpenVINO's version."""
+    import openvino as ov
+
+    from hoopsense.weights.cache import cache_dir, sha256_of
+
+    key = f"{checkpoint.stem}.{sha256_of(checkpoint)[:16]}.{meta.clip_len}x{meta.crop_size}.ov{ov.__version__.split('-')[0]}"
+    return cache_dir() / "openvino" / "recognizers" / key / "model.xml"
+
+
+def _save_ir(model: object, target: Path) -> None:
+    """Save ``model`` as ``target`` (an ``.xml`` and its ``.bin``) through a temporary folder renamed into
+    place; a cache that cannot be written is skipped."""
+    import openvino as ov
+
+    try:
+        target.parent.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.parent.name}.", dir=target.parent.parent))
+    except OSError:
+        return
+    try:
+        ov.save_model(model, str(work / target.name), compress_to_fp16=False)
+        os.replace(work, target.parent)
+    except OSError:
+        pass  # a read-only cache, or another process saved the same conversion first
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -85,7 +85,7 @@ class Runner:
                 with self._lock:
                     self._poll()
                     self._fill()
-            except Exception:
+            except Exception:  # the loop must outlive one bad poll (e.g. a locked database)
                 logging.getLogger("hoopsense.serve").exception("job loop")
             self._stop.wait(POLL_S)
 
