@@ -93,7 +93,7 @@ def export_pt(weights: Path, *, export_dir: Path | None = None) -> Path:
         except OSError:
             shutil.copy2(weights, staged)
         try:
-            out = Path(str(YOLO(str(staged), task="detect").export(format="openvino", dynamic=True, half=False)))
+            out = Path(str(YOLO(str(staged)).export(format="openvino", dynamic=True, half=False)))
         except Exception as exc:  # Ultralytics raises many types for a model it cannot export
             raise WeightsError(f"cannot export detector weights {weights} to OpenVINO: {first_line(exc)}") from exc
         try:
