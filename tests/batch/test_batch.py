@@ -3,6 +3,7 @@ retry after a killed worker, failures reported, the season summary (slow-ish: a 
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ASSETS, FOOTAGE, need_asset
+from recognizers import make_checkpoint
 from workers import WorkerKiller
 
 from hoopsense.batch.games import find_games
@@ -129,9 +131,19 @@ def test_batch_equals_analyze_then_resumes(tmp_path, capsys):
         out / "euroball_pass" / "euroball_pass.tracks.csv"
     ]
 
-    # other options: redone, not skipped
-    assert _batch(games, out, "--jobs", "2", "--tracker", "botsort") == 0
+    # other options (a recognizer): redone, not skipped; the summary counts each player's events
+    model = make_checkpoint(tmp_path / "model.pt")
+    assert _batch(games, out, "--jobs", "2", "--recognizer", str(model), "--keep-background") == 0
     assert "2 games analysed" in capsys.readouterr().out
+    summary = list(csv.DictReader((out / "season.csv").open()))
+    for game in ("euroball_pass", "practice_3players_1280x720"):
+        events = list(csv.DictReader((out / game / f"{game}.timeline.csv").open()))
+        assert events
+        ours = {(r["player_id"], r["action"]): int(r["events"]) for r in summary if r["game"] == game and r["action"]}
+        theirs: dict = {}
+        for e in events:
+            theirs[(e["player_id"], e["action"])] = theirs.get((e["player_id"], e["action"]), 0) + 1
+        assert ours == theirs
 
 
 @pytest.mark.slow
