@@ -15,6 +15,8 @@ fp32; about 2x faster there) and in fp32 elsewhere.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -25,7 +27,9 @@ from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
 
 pytestmark = pytest.mark.slow
 
-CONFIG = LEARNING_CONFIG
+# The synthetic set and the bf16 kernels vary a little from run to run: in 10 epochs, 3 of 4 runs here reached
+# 0.9 to 1.0 by epoch 9 and one CI run stopped at 0.875; 12 epochs leave that margin to the threshold
+CONFIG = replace(LEARNING_CONFIG, epochs=12, patience=12)
 
 
 @pytest.fixture(scope="module")
