@@ -57,3 +57,22 @@ def test_pickled_code_in_detector_weights_never_runs(tmp_path):
     with pytest.raises(WeightsError, match="could run code when loaded"):
         YoloDetector(DetectorConfig(weights=str(weights), device="cpu"))
     assert not marker.exists()
+
+
+def test_a_renamed_openvino_folder_is_one_clear_error(tmp_path):
+    import shutil
+
+    from conftest import ASSETS
+
+    source = need_asset(ASSETS / "detector" / "yolov8n_int8_openvino_model")
+    renamed = tmp_path / "my-detector"
+    shutil.copytree(source, renamed)
+    with pytest.raises(
+        WeightsError, match=r"must be named '<name>_openvino_model'.*rename it to my-detector_openvino_model"
+    ):
+        YoloDetector(DetectorConfig(weights=str(renamed), device="cpu"))
+    renamed.rename(tmp_path / "my-detector_openvino_model")  # as the message says: then it loads
+    assert (
+        YoloDetector(DetectorConfig(weights=str(tmp_path / "my-detector_openvino_model"), device="cpu")).backend
+        == "openvino"
+    )

@@ -26,6 +26,7 @@ from hoopsense.detection.engines import (
     OnnxRuntimeYolo,
     OpenVinoYolo,
     decode_with_extra,
+    is_openvino_folder,
     openvino_source,
 )
 from hoopsense.devices import openvino_available, pick_device
@@ -46,6 +47,11 @@ class YoloDetector:
         # in batches through Ultralytics' predictor)
         self._onnx = self.weights_path.is_file() and self.weights_path.suffix.lower() == ".onnx"
         self.batch_size = self.config.batch_size or (8 if self.device.startswith("cuda") else 1 if self._onnx else 4)
+        if is_openvino_folder(self.weights_path) and not self.weights_path.name.endswith("_openvino_model"):
+            raise WeightsError(
+                f"OpenVINO detector folder {self.weights_path} must be named '<name>_openvino_model' (as Ultralytics "
+                f"exports it); rename it to {self.weights_path.name}_openvino_model"
+            )
         if self.weights_path.is_file() and self.weights_path.suffix.lower() in (".pt", ".pth"):
             from hoopsense.weights.pickle_scan import check_torch_pickle
 
