@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from hoopsense.batch.task import GameTask, run_game
 from hoopsense.devices import usable_cores
 from hoopsense.errors import ConfigError, HoopsenseError, first_line
+from hoopsense.outputs import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,7 @@ def _worker_main(task: GameTask, result_path: str, cores: list[int] | None, pare
         doc: dict[str, Any] = {"ok": True, "info": run_game(task)}
     except BaseException as exc:  # every failure is reported; none leaves the worker silently
         doc = {"ok": False, "error": describe_error(exc)}
-    with open(result_path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    os.replace(result_path + ".tmp", result_path)
+    atomic_write_text(result_path, json.dumps(doc))
 
 
 class LocalAttempt:
@@ -163,9 +162,7 @@ class LocalExecutor:
     def start(self, task: GameTask) -> LocalAttempt:
         if not self._free:
             raise RuntimeError("no free worker slot")  # the scheduler never starts more than capacity
-        slot = self._free.pop(0)
-        cores = self.cores_of(slot)
-        return LocalAttempt(self, replace(task, threads=len(cores) if cores else task.threads), slot)
+        return LocalAttempt(self, task, self._free.pop(0))  # torch takes the cores it is pinned to
 
     def close(self) -> None:
         return None

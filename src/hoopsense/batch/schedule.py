@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hoopsense.batch.executors import Attempt, Executor, Outcome
@@ -19,7 +19,6 @@ from hoopsense.errors import ConfigError, Interrupted
 from hoopsense.pipeline.options import AnalyzeOptions
 
 POLL_S = 0.2
-STATUSES = ("queued", "running", "done", "skipped", "failed", "cancelled")
 
 
 @dataclass
@@ -33,7 +32,6 @@ class GameState:
     error: str | None = None
     info: dict | None = None
     fraction: float = 0.0
-    errors: list[str] = field(default_factory=list)
 
 
 def plan(
@@ -73,7 +71,6 @@ def run_batch(
         while pending or running:
             while pending and len(running) < executor.capacity:
                 state = pending.popleft()
-                clean_staging(state.task)
                 state.status, state.attempts = "running", state.attempts + 1
                 running[id(state)] = (state, executor.start(state.task))
             for key, (state, attempt) in list(running.items()):
@@ -106,7 +103,6 @@ def _finish(state: GameState, outcome: Outcome, pending: deque, retries: int) ->
     if outcome.ok:
         state.status, state.info, state.fraction, state.error = "done", outcome.info, 1.0, None
         return
-    state.errors.append(outcome.error or "failed")
     clean_staging(state.task)
     if state.attempts <= retries:
         state.status = "queued"

@@ -59,25 +59,21 @@ def distance_body_heights(
 def game_summary(folder: Path, name: str) -> dict[str, Any]:
     """``{"frames", "duration_s", "players": [...]}`` of the finished run in ``folder``."""
     from hoopsense.api import load_run
+    from hoopsense.pipeline.timeline import action_totals
 
     run = load_run(folder / f"{name}.run.json")
     fps = run.record.fps
     t = run.tracks
+    totals = action_totals(run.events)
     players = []
     for p in run.record.players:
         rows = t["player_id"] == p.player_id
-        actions: dict[str, dict[str, float]] = {}
-        for e in run.events:
-            if e.player_id == p.player_id:
-                a = actions.setdefault(e.action, {"events": 0, "seconds": 0.0})
-                a["events"] += 1
-                a["seconds"] = round(a["seconds"] + e.duration_s, 3)
         players.append({
             "player_id": p.player_id, "team": p.team, "seconds_visible": round(p.frames / fps, 3),
             "distance_body_heights": round(distance_body_heights(
                 t["frame"][rows], t["x1"][rows], t["y1"][rows], t["x2"][rows], t["y2"][rows], fps
             ), 2),
-            "actions": actions,
+            "actions": totals.get(p.player_id, {}),
         })  # fmt: skip
     return {"frames": run.record.frames, "duration_s": round(run.record.duration_s, 3), "players": players}
 

@@ -57,6 +57,11 @@ class GameTask:
         return Path(self.out) / f".{self.name}.progress.json"
 
     @property
+    def old_folder(self) -> Path:
+        """Where a finished folder goes for the moment its replacement is renamed into place."""
+        return Path(self.out) / f".{self.name}.old"
+
+    @property
     def marker(self) -> Path:
         return self.folder / f"{self.name}.batch.json"
 
@@ -105,7 +110,7 @@ def read_progress(task: GameTask) -> dict[str, Any] | None:
 def clean_staging(task: GameTask) -> None:
     """Remove what an interrupted attempt left (staging folder, progress file, a half-swapped old folder)."""
     shutil.rmtree(task.staging, ignore_errors=True)
-    shutil.rmtree(Path(task.out) / f".{task.name}.old", ignore_errors=True)
+    shutil.rmtree(task.old_folder, ignore_errors=True)
     task.progress_file.unlink(missing_ok=True)
 
 
@@ -167,11 +172,10 @@ def run_game(task: GameTask) -> dict[str, Any]:
             "finished": time.time(), "wall_s": round(wall, 3), "hoopsense_version": __version__,
         }  # fmt: skip
         atomic_write_text(task.staging / f"{task.name}.batch.json", json.dumps(marker, indent=1))
-        old = out / f".{task.name}.old"
         if task.folder.exists():
-            os.replace(task.folder, old)
+            os.replace(task.folder, task.old_folder)
         os.replace(task.staging, task.folder)
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(task.old_folder, ignore_errors=True)
     except BaseException:
         shutil.rmtree(task.staging, ignore_errors=True)
         raise

@@ -15,6 +15,7 @@ import supervision as sv
 
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.run_files import OutputPaths, PlayerRecord, RunRecord, write_record
+from hoopsense.pipeline.timeline import action_totals
 
 if TYPE_CHECKING:
     from hoopsense.pipeline.options import AnalyzeOptions
@@ -195,14 +196,11 @@ def timeline_document(
     by_player: dict[int, list[ActionEvent]] = {pid: [] for pid in players}
     for e in events:
         by_player.setdefault(e.player_id, []).append(e)
+    totals = action_totals(events)
     doc_players = []
     for pid in sorted(by_player):
         first, last, frames = players.get(pid, (None, None, 0))
-        summary: dict[str, dict[str, float]] = {}
-        for e in by_player[pid]:
-            s = summary.setdefault(e.action, {"events": 0, "duration_s": 0.0})
-            s["events"] += 1
-            s["duration_s"] = round(s["duration_s"] + e.duration_s, 4)
+        summary = {a: {"events": t["events"], "duration_s": t["seconds"]} for a, t in totals.get(pid, {}).items()}
         doc_players.append(
             {
                 "player_id": pid,

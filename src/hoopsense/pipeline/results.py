@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hoopsense.errors import Interrupted
-from hoopsense.pipeline.timeline import ActionEvent
+from hoopsense.pipeline.timeline import ActionEvent, action_totals
 from hoopsense.video import VideoMeta
 
 
@@ -52,14 +52,10 @@ class AnalysisResult:
         """Per player: id, first/last frame, frames visible, seconds visible and, with a
         recognizer, events and seconds per action."""
         fps = self.meta.fps
+        totals = action_totals(self.events)
         out = []
         for pid, s in sorted(self.players.items()):
-            actions: dict[str, dict[str, float]] = {}
-            for e in self.events:
-                if e.player_id == pid:
-                    a = actions.setdefault(e.action, {"events": 0, "seconds": 0.0})
-                    a["events"] += 1
-                    a["seconds"] = round(a["seconds"] + e.duration_s, 4)
+            actions = totals.get(pid, {})
             out.append({
                 "player_id": pid, "team": self.identities.get(pid, {}).get("team"), "first_frame": s.first_frame, "last_frame": s.last_frame,
                 "frames": s.frames, "seconds_visible": round(s.frames / fps, 3), "actions": actions,

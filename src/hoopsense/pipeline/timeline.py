@@ -59,6 +59,16 @@ class ActionEvent:
         return self.end_frame - self.start_frame + 1
 
 
+def action_totals(events: Iterable[ActionEvent]) -> dict[int, dict[str, dict[str, float]]]:
+    """Per player, per action: ``{"events": count, "seconds": total duration}`` (seconds to 4 decimals)."""
+    totals: dict[int, dict[str, dict[str, float]]] = {}
+    for e in events:
+        a = totals.setdefault(e.player_id, {}).setdefault(e.action, {"events": 0, "seconds": 0.0})
+        a["events"] += 1
+        a["seconds"] = round(a["seconds"] + e.duration_s, 4)
+    return totals
+
+
 @dataclass(frozen=True)
 class TimelineConfig:
     """``smooth``: odd number of windows averaged; ``min_event_s``: shortest event in seconds."""

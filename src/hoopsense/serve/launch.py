@@ -30,13 +30,9 @@ class ServiceOptions:
 
 def check_video(path: Path) -> None:
     """Raise :class:`~hoopsense.errors.VideoError` unless ``path`` is a video whose first frame decodes."""
-    from hoopsense.errors import VideoError
-    from hoopsense.video.reader import VideoReader
+    from hoopsense.video import read_frames
 
-    with VideoReader(path) as reader:
-        for _ in reader:
-            return
-    raise VideoError(f"{path.name}: no frame could be decoded")
+    read_frames(path, max_frames=1)
 
 
 def serve(options: ServiceOptions, *, on_ready: Callable[[str, int], None]) -> None:

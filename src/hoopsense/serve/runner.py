@@ -102,7 +102,6 @@ class Runner:
                 continue
             if not self.store.update(job.id, expect=("queued",), state="running", started=time.time(), attempts=1):
                 continue
-            clean_staging(task)
             self._running[job.id] = (task, self.executor.start(task))
 
     def _poll(self) -> None:

@@ -22,8 +22,6 @@ from typing import Any
 from hoopsense.errors import ConfigError
 
 STORE_FORMAT = 1
-STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-ACTIVE = ("queued", "running")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
