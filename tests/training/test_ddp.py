@@ -53,25 +53,27 @@ def test_two_processes_learn_motion_and_only_rank_0_writes(tmp_path, cli):
     root = make_motion_dataset(tmp_path / "motion", per_class=40, seed=0)
     out = tmp_path / "run" / "m.pt"  # the folder is made by rank 0
     # 4 clips a process make the 8-clip steps of the single-process learning test; the clips' encoding varies a
-    # little from run to run, and 10 epochs (lr 3e-3) reached 0.9 on 4 sets of 5, 12 epochs on all 5 (0.97 to 1.0)
-    args = ("--epochs", 12, "--patience", 12, "--batch-size", 4, "--lr", 3e-3, "--clip-len", 8)
+    # little from run to run: 10 epochs (lr 3e-3) reached 0.9 on 4 sets of 5, 12 on 5 of 5 locally, yet one CI run
+    # of 12 stopped at 0.81; 16 epochs leave a margin to the (unchanged) threshold
+    epochs = 16
+    args = ("--epochs", epochs, "--patience", epochs, "--batch-size", 4, "--lr", 3e-3, "--clip-len", 8)
     run = torchrun_train(root, "--out", out, *args, *COMMON)
     assert run.returncode == 0, run.stderr[-4000:]
     print("\ntorchrun, 2 processes:", next(line for line in run.stdout.splitlines() if line.startswith("best epoch")))
 
     # one writer: the four files, whole; one console (the other process printed nothing)
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.history.json", "m.pt", "m.split.json", "m.state.pt"]
-    assert len(re.findall(r"^epoch \d+: train loss", run.stdout, re.MULTILINE)) == 12
+    assert len(re.findall(r"^epoch \d+: train loss", run.stdout, re.MULTILINE)) == epochs
     assert run.stdout.count("160 clips, 4 classes") == 1 and run.stdout.count(f"wrote {out}") == 1
     history = json.loads(out.with_name("m.history.json").read_text())
-    assert [h["epoch"] for h in history] == list(range(1, 13))
+    assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     best = [h for h in history if h["best"]]
     assert [h["val_macro_f1"] for h in best] == sorted({h["val_macro_f1"] for h in best})  # each better than before
     assert best[-1]["val_macro_f1"] == max(h["val_macro_f1"] for h in history)
     assert best[-1]["val_accuracy"] >= 0.9 and best[-1]["val_macro_f1"] >= 0.9, history
     assert all(h["train_clips_per_s"] > 0 for h in history)
     state = torch.load(out.with_name("m.state.pt"), map_location="cpu", weights_only=True)
-    assert state["epoch"] == 12 and state["history"] == history and state["best_epoch"] == best[-1]["epoch"]
+    assert state["epoch"] == epochs and state["history"] == history and state["best_epoch"] == best[-1]["epoch"]
     meta, _ = read_checkpoint(out)
     assert meta.metrics["epoch"] == best[-1]["epoch"]
     assert meta.metrics["val_accuracy"] == pytest.approx(best[-1]["val_accuracy"], abs=1e-6)
