@@ -33,7 +33,7 @@ TRACKER = {
 IDENTITY = {"reid": "reid", "link_distance": "link_distance", "keep_referees": "keep_referees", "device": "device"}
 RECOGNIZER = {
     "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
-    "compile": "compile",
+    "compile": "compile", "pose": "pose", "fuse": "fuse",
 }  # fmt: skip
 TIMELINE = {"smooth": "smooth", "min_event_s": "min_event_s", "keep_background": "keep_background"}
 ANALYZE = {
@@ -201,6 +201,18 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
         "--recognizer",
         help="recognizer checkpoint (.pt with hoopsense metadata); adds actions to the video and writes the timeline files",
     )
+    rec.add_argument(
+        "--fuse",
+        metavar="CHECKPOINT",
+        help="a second recognizer with the same classes (e.g. R(2+1)D beside a skeleton checkpoint); the two "
+        "class probabilities are averaged",
+    )
+    rec.add_argument(
+        "--pose",
+        metavar="WEIGHTS",
+        help="pose model that finds keypoints in player crops for a skeleton recognizer when the detector is not "
+        "a pose model (default: the one the checkpoint was trained with)",
+    )
     rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
     rec.add_argument(
         "--stride",
@@ -275,6 +287,8 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
                 ("--batch-size", args.batch_size),
                 ("--precision", None if args.precision == "auto" else 1),
                 ("--compile", 1 if args.compile else None),
+                ("--fuse", args.fuse),
+                ("--pose", args.pose),
             )
             if v is not None
         ]

@@ -33,10 +33,10 @@ TRAIN_FIELDS = {
     "clip_len": "clip_len", "frame_step": "frame_step", "resize": "resize", "crop_size": "crop_size", "init": "init",
     "balance": "balance", "patience": "patience", "val_fraction": "val_fraction", "seed": "seed", "workers": "workers",
     "device": "device", "precision": "precision", "background": "background", "train_layers": "train_layers",
-    "grad_clip": "grad_clip",
+    "grad_clip": "grad_clip", "pose": "pose",
 }  # fmt: skip
 TRAIN_FLAGS = flag_names({"TrainConfig": TRAIN_FIELDS, "*": {"device": "device", "precision": "precision"}})
-EVAL_FLAGS = flag_names({"*": {"device": "device", "batch_size": "batch_size", "workers": "workers"}})
+EVAL_FLAGS = flag_names({"*": {"device": "device", "batch_size": "batch_size", "workers": "workers", "pose": "pose"}})
 
 
 def add_training_parsers(sub: Any) -> None:
@@ -178,6 +178,12 @@ def _add_train_parser(sub) -> None:
         help=f"largest gradient norm, 0 for none (default: {d.grad_clip})",
     )
     t.add_argument("--resume", action="store_true", help="continue an interrupted training from the state beside --out")
+    t.add_argument(
+        "--pose",
+        default=d.pose,
+        help=f"pose model for --arch skeleton-tcn: a name or a local .pt or OpenVINO folder; keypoints are "
+        f"extracted once and cached beside the clips (default: {d.pose})",
+    )
 
 
 def _add_evaluate_parser(sub) -> None:
@@ -192,6 +198,11 @@ def _add_evaluate_parser(sub) -> None:
     )
     e.add_argument("--out", type=Path, help="report folder to create (default: <checkpoint>.eval)")
     e.add_argument("--batch-size", type=int, default=None, help="clips per batch (default: 16 on CUDA, 1 on CPU)")
+    e.add_argument(
+        "--pose",
+        default=None,
+        help="pose model for a skeleton checkpoint (default: the one it was trained with)",
+    )
 
 
 def _load_data(args: argparse.Namespace):
@@ -277,6 +288,12 @@ def _train_command(args: argparse.Namespace) -> int:
             f"{r['train_clips_per_s']:.1f} clips/s" + ("  [best, saved]" if r["best"] else "")
         )
 
+    def on_keypoints(i: int, total: int) -> None:
+        if i == 1:
+            progress.console.print(
+                f"keypoints of {total} clips from {config.pose} (extracted once, then cached beside the clips)"
+            )
+
     def stopped() -> str:
         if done:
             return f"training stopped after epoch {done[-1]}; {args.out} holds the best epoch so far; continue with --resume"
@@ -294,6 +311,7 @@ def _train_command(args: argparse.Namespace) -> int:
                     resume=args.resume,
                     on_step=on_step,
                     on_epoch=on_epoch,
+                    on_keypoints=on_keypoints,
                 )
         except KeyboardInterrupt:
             raise Interrupted(stopped()) from None
@@ -331,7 +349,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     data = _load_data(args)
     with errors_in_flags(EVAL_FLAGS):
         result = evaluate(args.checkpoint, data, out, subset=args.subset, split_file=args.split, device=args.device,
-                          batch_size=args.batch_size, workers=args.workers)  # fmt: skip
+                          batch_size=args.batch_size, workers=args.workers, pose=args.pose)  # fmt: skip
     r = result.report
     table = Table(title=f"evaluation on {result.subset} ({result.clips} clips)")
     for col in ("class", "precision", "recall", "F1", "support"):

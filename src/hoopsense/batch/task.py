@@ -68,7 +68,8 @@ class GameTask:
     def options_key(self) -> str:
         """What decides the outputs, as text: the options, and the size and time of the weight files
         they name (a retrained checkpoint at the same path counts as a change)."""
-        files = [self.options.detector.weights, self.options.recognizer.checkpoint if self.options.recognizer else None]
+        rec = self.options.recognizer
+        files = [self.options.detector.weights, *((rec.checkpoint, rec.fuse) if rec else ())]
         stamps = []
         for f in files:
             try:

@@ -186,7 +186,7 @@ class YoloDetector:
         np.clip(xyxy, 0, np.array([w, h, w, h], np.float32), out=xyxy)
         keypoints = None
         if self.task == "pose" and extra.shape[1] >= 3:
-            keypoints = extra.reshape(len(extra), -1, 3).copy()
+            keypoints = extra.reshape(len(extra), extra.shape[1] // 3, 3).copy()
             keypoints[..., :2] = (keypoints[..., :2] - shift) / np.float32(place.gain) / np.float32(scale)
         return self._detections(xyxy / np.float32(scale), conf, cls, keypoints)
 

@@ -68,7 +68,8 @@ def analyze(
     on Ctrl-C (outputs so far are kept as ``*.partial.*``).
     """
     options = options or AnalyzeOptions()
-    weights = [options.detector.weights] + ([options.recognizer.checkpoint] if options.recognizer else [])
+    rec = options.recognizer
+    weights = [options.detector.weights, *((rec.checkpoint, rec.fuse, rec.pose) if rec else ())]
     protect_inputs(
         [*paths.items().values(), paths.gallery, paths.keypoints_csv], [source, *weights, options.identity.reid]
     )

@@ -25,6 +25,13 @@ class RecognizerConfig:
     ``backend``: ``auto`` runs the 3D video networks on the CPU in OpenVINO
     (converted at load, a few seconds; about 2.7x PyTorch in bf16) and
     everything else in PyTorch; ``torch`` or ``openvino`` force one.
+
+    ``pose``: for a skeleton checkpoint, the pose model that finds the keypoints in player crops when
+    the detector gives none (None: the one the checkpoint was trained with). A pose model used as
+    the detector gives them directly, and then none runs on crops.
+
+    ``fuse``: a second checkpoint with the same classes, clip length and frame step; the class
+    probabilities of both are averaged (late fusion, e.g. a skeleton and an R(2+1)D checkpoint).
     """
 
     checkpoint: str
@@ -33,9 +40,14 @@ class RecognizerConfig:
     precision: str = "auto"
     compile: bool = False
     backend: str = "auto"
+    pose: str | None = None
+    fuse: str | None = None
 
     def __post_init__(self) -> None:
         check_text(self, "checkpoint")
+        for name in ("pose", "fuse"):
+            if getattr(self, name) is not None:
+                check_text(self, name)
         if self.batch_size is not None:
             check_range(self, "batch_size", 1, 1024)
         check_choice(self, "precision", PRECISIONS)

@@ -44,7 +44,8 @@ class Architecture:
 
     name: str
     # "video": torchvision.models.video builder; "frames": FrameCNN over a 2D builder;
-    # "sequence": FrameSequenceNet (a 2D builder per frame, then a temporal model)
+    # "sequence": FrameSequenceNet (a 2D builder per frame, then a temporal model);
+    # "skeleton": SkeletonNet over a pose model's keypoints (no pixels, no pretrained weights)
     kind: str
     builder: str
     weights_enum: str  # torchvision weights enum holding the pretrained weights
@@ -65,11 +66,26 @@ class Architecture:
             from hoopsense.recognizer.sequence import FrameSequenceNet
 
             return FrameSequenceNet(num_classes=1000)
+        if self.kind == "skeleton":
+            from hoopsense.recognizer.skeleton import SkeletonNet
+
+            return SkeletonNet()
         from torchvision.models import video
 
         return getattr(video, self.builder)(weights=None)
 
+    @property
+    def has_pretrained(self) -> bool:
+        return bool(self.weights_enum)
+
+    @property
+    def uses_keypoints(self) -> bool:
+        """True for the skeleton networks: their input is keypoints, not pixels."""
+        return self.kind == "skeleton"
+
     def pretrained_weights(self) -> Any:
+        if not self.has_pretrained:
+            raise WeightsError(f"{self.name} has no pretrained weights; it trains from scratch")
         import torchvision.models as tvm
         from torchvision.models import video
 
@@ -123,6 +139,17 @@ ARCHITECTURES: dict[str, Architecture] = {
             IMAGENET_STD,
             "MobileNetV3-Small on each frame, then a GRU over time (fast, for CPU real time)",
             new_layers=("temporal", "fc"),
+        ),
+        Architecture(
+            "skeleton-tcn",
+            "skeleton",
+            "",
+            "",
+            "",
+            "",
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "temporal convolutions over the player's pose keypoints (learns from few labels; needs a pose model)",
         ),
     )
 }

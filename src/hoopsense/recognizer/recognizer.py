@@ -6,7 +6,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,10 +17,14 @@ from hoopsense.devices import openvino_available, pick_device, pick_dtype
 from hoopsense.errors import ConfigError
 from hoopsense.recognizer.config import RecognizerConfig
 from hoopsense.recognizer.model import ARCHITECTURES, CheckpointMeta, load_checkpoint
+from hoopsense.recognizer.skeleton import keypoints_batch
 from hoopsense.recognizer.transforms import clips_to_tensor
 from hoopsense.recognizer.tubelets import Tubelet, TubeletConfig
 from hoopsense.recognizer.windows import WindowPrediction
 from hoopsense.weights import resolve
+
+if TYPE_CHECKING:
+    from hoopsense.detection.crop_pose import CropPose
 
 __all__ = ["Recognizer", "RecognizerConfig", "WindowPrediction"]
 
@@ -31,10 +37,15 @@ class Recognizer:
         self.path: Path = resolve(config.checkpoint, what="recognizer checkpoint")
         model, self.meta = load_checkpoint(self.path)
         self.device = torch.device(pick_device(config.device))
+        arch = ARCHITECTURES[self.meta.architecture]
         # auto is bf16 on native-bf16 CPUs for the 3D video networks only (about 2.5x faster than fp32 there);
-        # the frame-based networks measured no faster in bf16 and keep fp32
-        video = ARCHITECTURES[self.meta.architecture].kind == "video"
-        self.dtype = pick_dtype(config.precision, self.device, inference=video)
+        # the frame-based networks measured no faster in bf16 and keep fp32, as does the tiny skeleton network
+        video = arch.kind == "video"
+        self.uses_keypoints = arch.uses_keypoints
+        precision = "fp32" if self.uses_keypoints and config.precision == "auto" else config.precision
+        self.dtype = pick_dtype(precision, self.device, inference=video)
+        self.pose_weights = config.pose or self.meta.training.get("pose")
+        self._crop_pose: CropPose | None = None
         self.batch_size = config.batch_size or (16 if self.device.type == "cuda" else 1)
         # channels-last 3D lets oneDNN pick its fast convolution kernels on CPU (about 1.7x for R(2+1)D),
         # and is the layout of cuDNN's tensor-core kernels for fp16/bf16 3D convolutions on CUDA.
@@ -59,6 +70,34 @@ class Recognizer:
                     "recognizer backend openvino needs the openvino package", field="RecognizerConfig.backend"
                 )
         self.clips = 0
+        self.partner: Recognizer | None = None
+        if config.fuse is not None:
+            self.partner = Recognizer(replace(config, checkpoint=config.fuse, fuse=None, pose=None))
+            self._partner_order = self._check_partner(self.partner)
+
+    def _check_partner(self, other: Recognizer) -> np.ndarray:
+        """The column of ``other``'s output for each of this recognizer's labels; a partner that
+        cannot share this recognizer's clips or classes is refused."""
+        a, b = self.meta, other.meta
+        if set(a.labels) != set(b.labels):
+            raise ConfigError(
+                f"cannot fuse {other.path.name} with {self.path.name}: their classes differ "
+                f"({', '.join(b.labels)} against {', '.join(a.labels)})",
+                field="RecognizerConfig.fuse",
+            )
+        if (a.clip_len, a.frame_step) != (b.clip_len, b.frame_step):
+            raise ConfigError(
+                f"cannot fuse {other.path.name} with {self.path.name}: clips of {b.clip_len} frames every "
+                f"{b.frame_step} against {a.clip_len} every {a.frame_step}",
+                field="RecognizerConfig.fuse",
+            )
+        if not other.uses_keypoints and b.crop_size > a.resize:
+            raise ConfigError(
+                f"cannot fuse {other.path.name} with {self.path.name}: it needs {b.crop_size}-pixel crops and "
+                f"{self.path.name} cuts {a.resize}; give {other.path.name} as --recognizer and the other as --fuse",
+                field="RecognizerConfig.fuse",
+            )
+        return np.array([b.labels.index(name) for name in a.labels])
 
     @property
     def backend(self) -> str:
@@ -102,8 +141,46 @@ class Recognizer:
             max_gap=max_gap,
         )
 
+    def crop_keypoints(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Keypoints ``(T, 17, 3)`` of the player in each RGB uint8 crop clip, from the pose model
+        (:attr:`pose_weights`, loaded on first use)."""
+        if self._crop_pose is None:
+            if not self.pose_weights:
+                raise ConfigError(
+                    f"{self.path.name} reads keypoints and no pose model is known for it; give one "
+                    f"(--pose yolo11n-pose.pt) or use a pose model as the detector",
+                    field="RecognizerConfig.pose",
+                )
+            from hoopsense.detection.crop_pose import CropPose
+
+            self._crop_pose = CropPose(str(self.pose_weights), device=str(self.device))
+        return [self._crop_pose(list(clip)) for clip in clips]
+
+    def predict_keypoints(self, keypoints: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities float32 ``(N, C)`` of a skeleton checkpoint for raw keypoint clips ``(T, 17, 3)``
+        (x, y in any pixel frame, confidence)."""
+        out = []
+        for i in range(0, len(keypoints), max(self.batch_size, 64)):
+            x = keypoints_batch(list(keypoints[i : i + max(self.batch_size, 64)])).to(self.device)
+            with torch.inference_mode():
+                logits = self.model(x)
+            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            self.clips += len(x)
+        if not out:
+            return np.empty((0, len(self.labels)), np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
     def predict_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        """Class probabilities float32 ``(N, C)`` for RGB uint8 clips ``(T, H, W, 3)`` (H, W >= crop size)."""
+        """Class probabilities float32 ``(N, C)`` for RGB uint8 clips ``(T, H, W, 3)`` (H, W >= crop size),
+        averaged with the :attr:`partner`'s when fused."""
+        probs = self._own_clips(clips)
+        if self.partner is not None:
+            probs = (probs + self.partner._own_clips(clips)[:, self._partner_order]) / 2
+        return probs
+
+    def _own_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        if self.uses_keypoints:
+            return self.predict_keypoints(self.crop_keypoints(clips))
         out = []
         for i in range(0, len(clips), self.batch_size):
             x = clips_to_tensor(
@@ -132,8 +209,20 @@ class Recognizer:
 
     def predict(self, tubelets: Sequence[Tubelet]) -> list[WindowPrediction]:
         """One :class:`WindowPrediction` per tubelet, in order."""
-        probs = self.predict_clips([t.crops for t in tubelets])
+        probs = self._own_tubelets(tubelets)
+        if self.partner is not None:
+            probs = (probs + self.partner._own_tubelets(tubelets)[:, self._partner_order]) / 2
         return [WindowPrediction(t.track_id, t.start_frame, t.end_frame, p) for t, p in zip(tubelets, probs)]
+
+    def _own_tubelets(self, tubelets: Sequence[Tubelet]) -> np.ndarray:
+        if not self.uses_keypoints:
+            return self._own_clips([t.crops for t in tubelets])
+        missing = [i for i, t in enumerate(tubelets) if t.keypoints is None]
+        found = self.crop_keypoints([tubelets[i].crops for i in missing]) if missing else []
+        keypoints = [t.keypoints for t in tubelets]
+        for i, kp in zip(missing, found):
+            keypoints[i] = kp
+        return self.predict_keypoints(keypoints)  # type: ignore[arg-type]
 
 
 class _OpenVinoNetwork:

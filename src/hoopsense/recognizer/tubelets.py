@@ -74,13 +74,17 @@ class Tubelet:
 
     ``frame_indices`` int64 ``(T,)`` (a held last frame repeats its index),
     ``crops`` RGB uint8 ``(T, S, S, 3)``, ``boxes`` float32 ``(T, 4)`` xyxy in
-    frame pixels (interpolated over bridged gaps).
+    frame pixels (interpolated over bridged gaps). ``keypoints``: float32
+    ``(T, 17, 3)`` (x, y in frame pixels, confidence) when a pose model was the
+    detector (interpolated over bridged gaps, with the lower confidence of the
+    two ends), else None.
     """
 
     track_id: int
     frame_indices: np.ndarray
     crops: np.ndarray
     boxes: np.ndarray
+    keypoints: np.ndarray | None = None
 
     @property
     def start_frame(self) -> int:
@@ -101,7 +105,7 @@ class SegmentEnd:
 
 @dataclass
 class _Track:
-    frames: deque  # of (index, crop, box)
+    frames: deque  # of (index, crop, box, keypoints or None)
     last_seen: int
     seen: int = 0
     last_window_end: int = -1
@@ -132,11 +136,13 @@ class TubeletBuilder:
         """
         out: list[Tubelet | SegmentEnd] = []
         present = {int(t) for t in players.tracker_id} if len(players) else set()
+        found = players.data.get("keypoints") if len(players) else None
+        points = found if found is not None and len(found) == len(players) else [None] * len(players)
         for tid in [
             t for t, tr in self._tracks.items() if t not in present and frame_index - tr.last_seen > self.config.max_gap
         ]:
             self._end(tid, out)
-        for box, tid in zip(players.xyxy, players.tracker_id) if len(players) else ():
+        for box, tid, kp in zip(players.xyxy, players.tracker_id, points) if len(players) else ():
             tid = int(tid)
             box = np.asarray(box, dtype=np.float32)
             track = self._tracks.get(tid)
@@ -148,8 +154,8 @@ class TubeletBuilder:
             if track is None:
                 track = self._tracks[tid] = _Track(frames=deque(maxlen=self.config.span), last_seen=frame_index - 1)
             elif frame_index - track.last_seen > 1:
-                self._bridge(tid, track, frame_index, box, out)
-            self._add(tid, track, frame_index, image, box, out)
+                self._bridge(tid, track, frame_index, box, kp, out)
+            self._add(tid, track, frame_index, image, box, kp, out)
         if self.config.max_gap:
             self._recent.append((frame_index, image))
         return out
@@ -165,7 +171,7 @@ class TubeletBuilder:
     def _jumped(self, track: _Track, index: int, box: np.ndarray) -> bool:
         if not track.frames:
             return False
-        last_index, _, last = track.frames[-1]
+        last_index, _, last, _ = track.frames[-1]
         height = max(1.0, float(last[3] - last[1] + box[3] - box[1]) / 2)
         moved = math.hypot(
             float(box[0] + box[2] - last[0] - last[2]) / 2, float(box[1] + box[3] - last[1] - last[3]) / 2
@@ -176,16 +182,18 @@ class TubeletBuilder:
         c = self.config
         return crop_square(image, box, context=c.context, size=c.resize, fill=self.fill, bgr=True)
 
-    def _add(self, tid: int, track: _Track, index: int, image: np.ndarray, box: np.ndarray, out: list) -> None:
+    def _add(
+        self, tid: int, track: _Track, index: int, image: np.ndarray, box: np.ndarray, kp: np.ndarray | None, out: list
+    ) -> None:
         c = self.config
-        track.frames.append((index, self._crop(image, box), box))
+        track.frames.append((index, self._crop(image, box), box, None if kp is None else np.asarray(kp, np.float32)))
         track.seen += 1
         track.last_seen = index
         if track.seen >= c.span and (track.seen - c.span) % c.stride == 0:
             out.append(self._window(tid, track))
 
-    def _bridge(self, tid: int, track: _Track, index: int, box: np.ndarray, out: list) -> None:
-        last_index, _, last_box = track.frames[-1]
+    def _bridge(self, tid: int, track: _Track, index: int, box: np.ndarray, kp: np.ndarray | None, out: list) -> None:
+        last_index, _, last_box, last_kp = track.frames[-1]
         images = dict(self._recent)
         for g in range(last_index + 1, index):
             if g not in images:  # not kept (max_gap frames only): cannot bridge, restart
@@ -194,7 +202,11 @@ class TubeletBuilder:
                 return
         for g in range(last_index + 1, index):
             a = (g - last_index) / (index - last_index)
-            self._add(tid, track, g, images[g], (1 - a) * last_box + a * box, out)
+            between = None
+            if kp is not None and last_kp is not None:
+                between = (1 - a) * last_kp + a * np.asarray(kp, np.float32)
+                between[:, 2] = np.minimum(last_kp[:, 2], kp[:, 2])
+            self._add(tid, track, g, images[g], (1 - a) * last_box + a * box, between, out)
 
     def _window(self, tid: int, track: _Track) -> Tubelet:
         c = self.config
@@ -206,11 +218,13 @@ class TubeletBuilder:
         while len(items) < c.clip_len:  # a short segment: hold the last crop
             items.append(items[-1])
         track.last_window_end = items[-1][0]
+        points = [k for *_, k in items]
         return Tubelet(
             track_id=tid,
-            frame_indices=np.array([i for i, _, _ in items], dtype=np.int64),
-            crops=np.stack([crop for _, crop, _ in items]),
-            boxes=np.stack([b for _, _, b in items]).astype(np.float32),
+            frame_indices=np.array([i for i, *_ in items], dtype=np.int64),
+            crops=np.stack([crop for _, crop, *_ in items]),
+            boxes=np.stack([b for _, _, b, _ in items]).astype(np.float32),
+            keypoints=np.stack(points).astype(np.float32) if all(k is not None for k in points) else None,
         )
 
     def _end(self, tid: int, out: list) -> None:

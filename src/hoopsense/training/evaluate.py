@@ -18,7 +18,9 @@ import numpy as np
 from hoopsense.errors import ConfigError, check_range
 from hoopsense.outputs import atomic_folder, check_new_folder
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
+from hoopsense.training.augment import sample_indices
 from hoopsense.training.formats import ClipSet
+from hoopsense.training.keypoints import extract_keypoints
 from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
@@ -77,12 +79,15 @@ def evaluate(
     batch_size: int | None = None,
     workers: int | None = None,
     on_batch=None,
+    pose: str | None = None,
 ) -> EvalResult:
     out_dir = Path(out_dir)
     check_new_folder(out_dir)  # before the work, not only when writing
     if workers is not None:
         check_range("evaluate", "workers", 0, 64, value=workers)
-    rec = Recognizer(RecognizerConfig(str(checkpoint), device=device, batch_size=batch_size, precision="fp32"))
+    rec = Recognizer(
+        RecognizerConfig(str(checkpoint), device=device, batch_size=batch_size, precision="fp32", pose=pose)
+    )
     meta = rec.meta
     unknown = [name for name in data.labels if name not in meta.labels]
     if unknown:
@@ -91,17 +96,30 @@ def evaluate(
         )
     to_model = np.array([meta.labels.index(name) for name in data.labels])
     records, subset, split_path = _pick_subset(data, subset, split_file, meta.training.get("split_file"))
-    geometry = ClipGeometry(meta.clip_len, meta.frame_step, meta.resize, meta.crop_size, data.fit, rec.fill)
-    loader = make_loader(
-        ClipDataset(records, geometry), 8, shuffle=False, workers=default_workers() if workers is None else workers
-    )
-    y_true, y_pred = [], []
-    for clips, labels in loader:
-        probs = rec.predict_clips(list(clips.numpy()))
-        y_pred += probs.argmax(1).tolist()
-        y_true += to_model[labels.numpy()].tolist()
-        if on_batch:
-            on_batch(len(y_true), len(records))
+    y_true: list[int] = []
+    y_pred: list[int] = []
+    if rec.uses_keypoints:  # keypoints extracted once by the pose model and cached, as in training
+        if not rec.pose_weights:
+            raise ConfigError(f"{checkpoint} reads keypoints and names no pose model; give one with --pose")
+        found, _ = extract_keypoints(records, str(rec.pose_weights), mosaic=data.fit == "pad", device=device)
+        for start in range(0, len(records), 64):
+            chunk = records[start : start + 64]
+            clips = [found[r.id][sample_indices(len(found[r.id]), meta.clip_len, meta.frame_step)] for r in chunk]
+            y_pred += rec.predict_keypoints(clips).argmax(1).tolist()
+            y_true += [int(to_model[r.label]) for r in chunk]
+            if on_batch:
+                on_batch(len(y_true), len(records))
+    else:
+        geometry = ClipGeometry(meta.clip_len, meta.frame_step, meta.resize, meta.crop_size, data.fit, rec.fill)
+        loader = make_loader(
+            ClipDataset(records, geometry), 8, shuffle=False, workers=default_workers() if workers is None else workers
+        )
+        for clips, labels in loader:
+            probs = rec.predict_clips(list(clips.numpy()))
+            y_pred += probs.argmax(1).tolist()
+            y_true += to_model[labels.numpy()].tolist()
+            if on_batch:
+                on_batch(len(y_true), len(records))
     report = classification_report(y_true, y_pred, meta.labels)
 
     with atomic_folder(out_dir) as tmp:

@@ -126,7 +126,7 @@ class ShardSampler(Sampler[int]):
 
 
 def make_loader(
-    dataset: ClipDataset,
+    dataset: Dataset,
     batch_size: int,
     *,
     shuffle: bool,

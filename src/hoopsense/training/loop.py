@@ -35,6 +35,7 @@ from hoopsense.training import distributed
 from hoopsense.training.augment import Augment
 from hoopsense.training.bf16_guard import fp32_short_input_convs
 from hoopsense.training.formats import ClipSet
+from hoopsense.training.keypoints import KeypointDataset, extract_keypoints
 from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
@@ -74,7 +75,10 @@ class TrainConfig:
     had, else from scratch with a warning), ``pretrained`` (must succeed), ``none`` or a local
     ``.pth``. ``train_layers``: parameter-name prefixes to train (None: all), e.g.
     ``("layer3", "layer4", "fc")``. ``background``: the "no action" label (``auto``:
-    ``no_action`` when present). ``grad_clip``: largest gradient norm (0: no clipping)."""
+    ``no_action`` when present). ``grad_clip``: largest gradient norm (0: no clipping).
+    ``pose``: for a skeleton architecture, the pose model (a name or a local ``.pt`` or OpenVINO folder)
+    whose keypoints are extracted from the clips once and cached beside them
+    (:mod:`hoopsense.training.keypoints`)."""
 
     architecture: str = "r2plus1d_18"
     epochs: int = 15
@@ -100,6 +104,7 @@ class TrainConfig:
     augment: Augment = field(default_factory=Augment)
     background: str | None = "auto"
     grad_clip: float = 200.0  # a safety net: fp32 R(2+1)D-18 on real clips measured 35-118
+    pose: str = "yolo11n-pose.pt"  # the pose model whose keypoints a skeleton architecture learns from
 
     def __post_init__(self) -> None:
         check_choice(self, "architecture", ARCHITECTURES)
@@ -133,8 +138,19 @@ class TrainResult:
     init: str
 
 
+def model_input(
+    batch: torch.Tensor, arch: Any, device: torch.device, memory_format: torch.memory_format
+) -> torch.Tensor:
+    """A loader's batch on ``device`` as the network takes it: uint8 pixel clips normalised with the
+    architecture's mean and std; keypoint clips (already normalised) as they are."""
+    if arch.uses_keypoints:
+        return batch.to(device, non_blocking=True)
+    x = normalise_batch(batch.to(device, non_blocking=True), mean=arch.mean, std=arch.std)
+    return x.contiguous(memory_format=memory_format)
+
+
 def predict(
-    model: nn.Module, loader, device: torch.device, meta_mean, meta_std, *, dtype: torch.dtype, memory_format
+    model: nn.Module, loader, device: torch.device, arch: Any, *, dtype: torch.dtype, memory_format
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Logits-argmax predictions, labels and mean loss over a loader."""
     model.eval()
@@ -142,7 +158,7 @@ def predict(
     criterion = nn.CrossEntropyLoss(reduction="sum")
     with torch.inference_mode():
         for clips, y in clean_errors(loader):
-            x = normalise_batch(clips.to(device), mean=meta_mean, std=meta_std).contiguous(memory_format=memory_format)
+            x = model_input(clips, arch, device, memory_format)
             y = y.to(device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = model(x)
@@ -168,9 +184,7 @@ def validate(
     the clips with rank 0's weights and buffers, and the confusion counts and losses are summed."""
     distributed.share_buffers(model)
     with distributed.together():
-        pred, true, val_loss = predict(
-            model, loader, device, arch.mean, arch.std, dtype=dtype, memory_format=memory_format
-        )
+        pred, true, val_loss = predict(model, loader, device, arch, dtype=dtype, memory_format=memory_format)
     if not distributed.active():
         return classification_report(true, pred, labels), val_loss
     n = len(labels)
@@ -189,14 +203,16 @@ def train(
     resume: bool = False,
     on_step: Callable[[int, int, int, float], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    on_keypoints: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Fine-tune on ``data`` and write the best checkpoint to ``out`` (see the module docstring).
 
     Under torchrun, every process calls this with the same arguments; ``on_step`` (with this
-    process's running loss) and ``on_epoch`` (with the shared record) are called in each.
+    process's running loss) and ``on_epoch`` (with the shared record) are called in each;
+    ``on_keypoints(done, total)`` while a skeleton architecture's keypoints are extracted.
     """
     with distributed.joined(config.device):
-        return _train(data, config, Path(out), split_file, resume, on_step, on_epoch)
+        return _train(data, config, Path(out), split_file, resume, on_step, on_epoch, on_keypoints)
 
 
 def _train(
@@ -207,6 +223,7 @@ def _train(
     resume: bool,
     on_step: Callable[[int, int, int, float], None] | None,
     on_epoch: Callable[[dict], None] | None,
+    on_keypoints: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     ranks = distributed.current()
     with distributed.together():  # a failure in any process's set-up stops every process here
@@ -237,8 +254,9 @@ def _train(
             raise ConfigError(f"--background {background!r} is not one of the labels {list(data.labels)}")
 
         device = distributed.pick_rank_device(config.device, ranks)
-        dtype = pick_dtype(config.precision, device)  # mixed precision: weights stay fp32
         arch = ARCHITECTURES[config.architecture]
+        # mixed precision: weights stay fp32; the skeleton network is too small for bf16 to pay
+        dtype = pick_dtype("fp32" if arch.uses_keypoints and config.precision == "auto" else config.precision, device)
         memory_format = (
             torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
         )
@@ -250,7 +268,24 @@ def _train(
         fill = tuple(int(round(255 * m)) for m in arch.mean)
         geometry = ClipGeometry(config.clip_len, config.frame_step, config.resize, config.crop_size, data.fit, fill)  # type: ignore[arg-type]
         workers = default_workers() if config.workers is None else config.workers
-        train_set = ClipDataset(train_records, geometry, augment=config.augment, seed=config.seed)
+        train_set: ClipDataset | KeypointDataset
+        val_set: ClipDataset | KeypointDataset
+        val_shard = distributed.shard_of(val_records, ranks)  # all of them for one process
+        pose_info: dict[str, str] = {}
+        if arch.uses_keypoints:
+            keypoints, key = extract_keypoints(
+                [*train_records, *val_shard], config.pose, mosaic=data.fit == "pad", device=config.device,
+                on_clip=on_keypoints,
+            )  # fmt: skip
+            pose_info = {"pose": config.pose, "pose_key": key}
+            train_set = KeypointDataset(
+                train_records, keypoints, config.clip_len, config.frame_step, augment=config.augment, seed=config.seed
+            )
+            val_set = KeypointDataset(val_shard, keypoints, config.clip_len, config.frame_step)
+            workers = 0  # in memory: worker processes would only add their start-up
+        else:
+            train_set = ClipDataset(train_records, geometry, augment=config.augment, seed=config.seed)
+            val_set = ClipDataset(val_shard, geometry)
         counts = class_counts(train_records, n)
         sample_weights = None
         if config.balance == "sampler":
@@ -265,7 +300,6 @@ def _train(
             train_set, config.batch_size, shuffle=True, workers=workers, sample_weights=sample_weights,
             seed=config.seed, shard=ranks.shard,
         )  # fmt: skip
-        val_set = ClipDataset(distributed.shard_of(val_records, ranks), geometry)  # all of them for one process
         val_loader = make_loader(val_set, config.batch_size, shuffle=False, workers=workers)
         criterion = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=config.label_smoothing)
         optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
@@ -293,8 +327,9 @@ def _train(
             start_epoch = state["epoch"] + 1
         split_written = split_file is not None
         split_file = split_file if split_file is not None else files["split"]
-        training = training_info(
-            config, data, split_file, files["history"], init_text, len(train_records), len(val_records)
+        training = (
+            training_info(config, data, split_file, files["history"], init_text, len(train_records), len(val_records))
+            | pose_info
         )
 
         meta_base = CheckpointMeta(
@@ -323,9 +358,7 @@ def _train(
             train_loader.sampler.set_epoch(epoch)
         loss_sum, correct, seen = 0.0, 0, 0
         for step, (clips, y) in enumerate(distributed.synced(clean_errors(train_loader)), start=1):
-            x = normalise_batch(clips.to(device, non_blocking=True), mean=arch.mean, std=arch.std).contiguous(
-                memory_format=memory_format
-            )
+            x = model_input(clips, arch, device, memory_format)
             y = y.to(device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 logits = net(x)

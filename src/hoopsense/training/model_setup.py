@@ -22,6 +22,8 @@ def init_model(config: TrainConfig, n_classes: int) -> tuple[nn.Module, str]:
     arch = ARCHITECTURES[config.architecture]
     if config.init == "none":
         return build_model(config.architecture, n_classes), "random (none asked)"
+    if config.init == "auto" and not arch.has_pretrained:
+        return build_model(config.architecture, n_classes), "random (no pretrained weights exist)"
     if config.init == "auto":
         try:
             return build_model(config.architecture, n_classes, init="pretrained"), f"{arch.pretrained_on} (torchvision)"

@@ -1,0 +1,150 @@
+"""The skeleton recognizer: a temporal convolution network over a player's normalised keypoints.
+
+A clip is ``T`` frames of the 17 COCO keypoints of one player (x, y in
+pixels, confidence 0-1), as a pose model gives them. :func:`normalise_keypoints`
+makes them independent of where the player stands and how large he appears:
+every frame is centred on the player's hips and the whole clip is scaled by
+his torso length, so the same movement gives the same numbers in a full
+frame, in a player crop of any size, near or far from the camera. The
+confidences are kept as a third channel (a hidden wrist is a zero point with
+zero confidence, not a point at the hip).
+
+:class:`SkeletonNet` reads each frame's 51 numbers and their change since the
+previous frame, mixes them with a 1x1 convolution, then runs residual
+temporal convolutions (kernel 3) and pools over time. It has about 0.2 M
+parameters and costs a few MFLOPs per clip, against about 81 GFLOPs for
+R(2+1)D-18.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+KEYPOINTS = 17  # COCO: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles
+# the COCO keypoint that each one becomes in a mirror image (left and right swap)
+FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+SHOULDERS, HIPS = (5, 6), (11, 12)
+MIN_CONFIDENCE = 0.3  # a point at least this confident locates the player's centre and size
+LIMIT = 4.0  # normalised coordinates are clipped to +-LIMIT torso lengths
+
+
+def normalise_keypoints(keypoints: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> np.ndarray:
+    """A clip's keypoints ``(T, 17, 3)`` (x, y in any pixel frame, confidence) -> float32 ``(T, 17, 3)``.
+
+    x and y become offsets from the frame's hip centre (the mid-point of the
+    hips; the shoulders' mid-point, or the confident points' mean, where the
+    hips are not seen; the nearest located frame's centre where nothing is)
+    divided by the clip's torso length (the median distance from mid-shoulder
+    to mid-hip; a third of the median height of the confident points when no
+    torso is seen), clipped to +-4. Points below ``min_confidence`` keep their
+    confidence but get x = y = 0, so unseen points carry no position.
+    """
+    kp = np.asarray(keypoints, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (KEYPOINTS, 3):
+        raise ValueError(f"keypoints must be (T, {KEYPOINTS}, 3), got {kp.shape}")
+    xy, conf = kp[..., :2], kp[..., 2]
+    seen = conf >= min_confidence
+    centre = np.full((len(kp), 2), np.nan, np.float32)
+    for pair in (HIPS, SHOULDERS):
+        both = seen[:, pair[0]] & seen[:, pair[1]] & np.isnan(centre[:, 0])
+        centre[both] = (xy[both, pair[0]] + xy[both, pair[1]]) / 2
+    rest = np.isnan(centre[:, 0]) & seen.any(axis=1)
+    if rest.any():
+        weights = seen[rest][..., None].astype(np.float32)
+        centre[rest] = (xy[rest] * weights).sum(axis=1) / weights.sum(axis=1)
+    located = ~np.isnan(centre[:, 0])
+    if not located.any():
+        return np.concatenate([np.zeros_like(xy), conf[..., None]], axis=2)
+    where = np.flatnonzero(located)
+    nearest = where[np.abs(np.arange(len(kp))[:, None] - where[None, :]).argmin(axis=1)]
+    centre = centre[nearest]
+
+    torso_seen = seen[:, list(SHOULDERS + HIPS)].all(axis=1)
+    if torso_seen.any():
+        shoulders = xy[torso_seen][:, list(SHOULDERS)].mean(axis=1)
+        hips = xy[torso_seen][:, list(HIPS)].mean(axis=1)
+        scale = float(np.median(np.linalg.norm(shoulders - hips, axis=1)))
+    else:
+        heights = [np.ptp(xy[t, seen[t], 1]) for t in range(len(kp)) if seen[t].sum() >= 2]
+        scale = float(np.median(heights)) / 3 if heights else 0.0
+    scale = max(scale, 1e-3)
+    out = np.clip((xy - centre[:, None, :]) / scale, -LIMIT, LIMIT)
+    out[~seen] = 0.0
+    return np.concatenate([out, conf[..., None]], axis=2).astype(np.float32)
+
+
+def augment_keypoints(
+    kp: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    flip: bool = True,
+    rotate_deg: float = 8.0,
+    scale: float = 0.1,
+    noise: float = 0.02,
+    drop: float = 0.05,
+) -> np.ndarray:
+    """One random mirror, rotation, zoom, per-point noise and dropped points for a normalised clip ``(T, 17, 3)``."""
+    out = kp.copy()
+    if flip and rng.random() < 0.5:
+        out = out[:, list(FLIP)]
+        out[..., 0] *= -1
+    angle = np.deg2rad(rng.uniform(-rotate_deg, rotate_deg))
+    zoom = 1.0 + rng.uniform(-scale, scale)
+    c, s = np.cos(angle) * zoom, np.sin(angle) * zoom
+    x, y = out[..., 0].copy(), out[..., 1].copy()
+    out[..., 0], out[..., 1] = c * x - s * y, s * x + c * y
+    seen = out[..., 2] >= MIN_CONFIDENCE
+    out[..., :2] += rng.normal(0, noise, out[..., :2].shape).astype(np.float32) * seen[..., None]
+    if drop:
+        lost = rng.random(out.shape[:2]) < drop
+        out[lost] = 0.0
+    return np.clip(out, -LIMIT, LIMIT).astype(np.float32)
+
+
+class _Block(nn.Module):
+    def __init__(self, channels: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm1d(channels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.dropout(torch.relu(self.norm(self.conv(x))))
+
+
+class SkeletonNet(nn.Module):
+    """Temporal convolutions over normalised keypoints.
+
+    Input float ``(B, T, 17, 3)`` from :func:`normalise_keypoints`; output
+    ``(B, classes)``. Each frame gives its 51 values and the change of its 34
+    coordinates since the previous frame (zero at ``t = 0``); ``embed`` (1x1
+    convolution) maps them to ``width`` channels, ``blocks`` residual temporal
+    convolutions follow, then the mean and the maximum over time go through
+    ``fc`` (named like the video networks' head).
+    """
+
+    def __init__(self, num_classes: int = 1000, width: int = 128, blocks: int = 3, dropout: float = 0.2) -> None:
+        super().__init__()
+        inputs = KEYPOINTS * 3 + KEYPOINTS * 2
+        self.embed = nn.Sequential(nn.Conv1d(inputs, width, 1, bias=False), nn.BatchNorm1d(width), nn.ReLU())
+        self.blocks = nn.Sequential(*[_Block(width, dropout) for _ in range(blocks)])
+        self.dropout = nn.Dropout(0.3)
+        self.fc = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        xy = x[..., :2].reshape(b, t, -1)
+        change = torch.cat([torch.zeros_like(xy[:, :1]), xy[:, 1:] - xy[:, :-1]], dim=1)
+        h = torch.cat([x.reshape(b, t, -1), change], dim=2).transpose(1, 2)  # (B, features, T)
+        h = self.blocks(self.embed(h))
+        pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
+        return self.fc(self.dropout(pooled))
+
+
+def keypoints_batch(clips: list[np.ndarray]) -> torch.Tensor:
+    """Raw keypoint clips (each ``(T, 17, 3)``) -> the normalised float32 batch ``(N, T, 17, 3)``."""
+    if not clips:
+        return torch.empty((0, 1, KEYPOINTS, 3))
+    return torch.from_numpy(np.stack([normalise_keypoints(c) for c in clips]))
