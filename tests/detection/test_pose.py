@@ -141,3 +141,39 @@ def test_openvino_pose_keypoints_match_ultralytics(tmp_path):
     seen = (kp[..., 2] > 0.5) & (kp_ref[..., 2] > 0.5)
     error = np.linalg.norm(kp[..., :2] - kp_ref[..., :2], axis=-1)[seen]
     assert np.median(error) < 2.0 and np.percentile(error, 95) < 8.0, (np.median(error), np.percentile(error, 95))
+
+
+def _skeleton_checkpoint(path, pose):
+    import torch
+
+    from hoopsense.recognizer.model import CheckpointMeta, build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    meta = CheckpointMeta("skeleton-tcn", ("dribble", "shoot", "pass"), clip_len=8, training={"pose": str(pose)})
+    return save_checkpoint(path, build_model("skeleton-tcn", 3), meta)
+
+
+def test_skeleton_recognizer_reads_the_pose_detectors_keypoints_or_finds_them_in_the_crops(tmp_path):
+    video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
+    pose = need_asset(POSE)
+    ckpt = _skeleton_checkpoint(tmp_path / "skeleton.pt", pose)
+    common = ["--recognizer", str(ckpt), "--end", "1.5", "--no-video", "--quiet"]
+
+    one_pass = tmp_path / "pose" / "nba.mp4"
+    assert main(["analyze", str(video), "--out", str(one_pass), "--detector", str(pose), *common]) == 0
+    rec = json.loads((one_pass.parent / "nba.run.json").read_text())["recognizer"]
+    assert rec["architecture"] == "skeleton-tcn" and rec["clips_classified"] > 20
+    # every clip's keypoints came with the detections: no second model ran on the crops
+    assert rec["keypoints"]["from_detector"] == rec["clips_classified"] and rec["keypoints"]["from_crops"] == 0
+    events = list(csv.DictReader((one_pass.parent / "nba.timeline.csv").open()))
+    assert events and {e["action"] for e in events} <= {"dribble", "shoot", "pass"}
+
+    # a plain detector: the checkpoint's pose model finds the keypoints in the player crops
+    crops = tmp_path / "crops" / "nba.mp4"
+    assert (
+        main(["analyze", str(video), "--out", str(crops), "--detector", str(need_asset(ONNX_DETECTOR)), *common]) == 0
+    )
+    rec = json.loads((crops.parent / "nba.run.json").read_text())["recognizer"]
+    assert rec["clips_classified"] > 20
+    assert rec["keypoints"]["from_crops"] == rec["clips_classified"] and rec["keypoints"]["from_detector"] == 0
+    assert rec["keypoints"]["pose_model"] == str(pose)

@@ -155,6 +155,10 @@ class _Actions:
             "smooth_windows": tl.smooth, "min_event_s": tl.min_event_s, "clips_classified": result.windows,
             "players_classified": len(result.classified),
             "frames_with_provisional_labels": result.provisional_frames,
+            **({"keypoints": {"from_detector": rec.keypoint_sources["detector"],
+                              "from_crops": rec.keypoint_sources["crops"], "pose_model": rec.pose_weights}}
+               if rec.uses_keypoints else {}),
+            **({"fused_with": str(rec.partner.path)} if rec.partner is not None else {}),
         }  # fmt: skip
 
 

@@ -46,7 +46,9 @@ class Recognizer:
         self.dtype = pick_dtype(precision, self.device, inference=video)
         self.pose_weights = config.pose or self.meta.training.get("pose")
         self._crop_pose: CropPose | None = None
-        self.batch_size = config.batch_size or (16 if self.device.type == "cuda" else 1)
+        self.keypoint_sources = {"detector": 0, "crops": 0}  # clips whose keypoints came from each
+        # the skeleton network costs microseconds a clip: batches of 16 on the CPU too, to pay its call once
+        self.batch_size = config.batch_size or (16 if self.device.type == "cuda" or self.uses_keypoints else 1)
         # channels-last 3D lets oneDNN pick its fast convolution kernels on CPU (about 1.7x for R(2+1)D),
         # and is the layout of cuDNN's tensor-core kernels for fp16/bf16 3D convolutions on CUDA.
         self._memory_format = (
@@ -72,7 +74,7 @@ class Recognizer:
         self.clips = 0
         self.partner: Recognizer | None = None
         if config.fuse is not None:
-            self.partner = Recognizer(replace(config, checkpoint=config.fuse, fuse=None, pose=None))
+            self.partner = Recognizer(replace(config, checkpoint=config.fuse, fuse=None))
             self._partner_order = self._check_partner(self.partner)
 
     def _check_partner(self, other: Recognizer) -> np.ndarray:
@@ -222,6 +224,8 @@ class Recognizer:
         keypoints = [t.keypoints for t in tubelets]
         for i, kp in zip(missing, found):
             keypoints[i] = kp
+        self.keypoint_sources["crops"] += len(missing)
+        self.keypoint_sources["detector"] += len(tubelets) - len(missing)
         return self.predict_keypoints(keypoints)  # type: ignore[arg-type]
 
 

@@ -277,7 +277,8 @@ def _train(
                 [*train_records, *val_shard], config.pose, mosaic=data.fit == "pad", device=config.device,
                 on_clip=on_keypoints,
             )  # fmt: skip
-            pose_info = {"pose": config.pose, "pose_key": key}
+            local = Path(config.pose).expanduser()  # a local file is recorded by its full path, a name as it is
+            pose_info = {"pose": str(local.resolve()) if local.exists() else config.pose, "pose_key": key}
             train_set = KeypointDataset(
                 train_records, keypoints, config.clip_len, config.frame_step, augment=config.augment, seed=config.seed
             )
