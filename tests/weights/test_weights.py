@@ -95,3 +95,21 @@ def test_corrupt_cached_file_is_fetched_again(monkeypatch):
     weights.cache_dir().mkdir(parents=True, exist_ok=True)
     (weights.cache_dir() / "c.pt").write_bytes(b"corrupt")
     assert resolve("c.pt").read_bytes() == payload and len(calls) == 1
+
+
+def test_an_unpinned_file_is_pinned_by_its_first_download(monkeypatch):
+    # a release that publishes no digest (yolo11n-pose.pt): the first download's digest is kept and checked
+    assert weights.get_spec("yolo11n-pose.pt").sha256 is None
+    spec = WeightSpec("p.pt", "https://example.invalid/p.pt", None, "p.pt", "pose", "t")
+    calls = _serve(monkeypatch, b"first", spec)
+    path = resolve("p.pt")
+    pin = path.with_name("p.pt.sha256")
+    assert path.read_bytes() == b"first" and pin.read_text().strip() == hashlib.sha256(b"first").hexdigest()
+    assert resolve("p.pt") == path and len(calls) == 1  # from the cache, checked against the pin
+    path.write_bytes(b"damaged")  # a damaged cached file is fetched again and must match the pin
+    assert resolve("p.pt").read_bytes() == b"first" and len(calls) == 2
+    path.unlink()
+    _serve(monkeypatch, b"replaced upstream", spec)  # a different file later is refused
+    with pytest.raises(WeightsError, match="sha256"):
+        resolve("p.pt")
+    assert not path.exists() and pin.is_file()

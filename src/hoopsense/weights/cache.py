@@ -41,6 +41,22 @@ def _matches(digest: str, expected: str) -> bool:
     return digest.startswith(expected.lower())
 
 
+def _pin_file(spec: WeightSpec) -> Path:
+    """Where the digest of an unpinned spec's first download is kept."""
+    return cached_path(spec).with_name(spec.filename + ".sha256")
+
+
+def _expected(spec: WeightSpec) -> str | None:
+    """The digest ``spec``'s file must have: declared, or pinned by its first download (None: not yet)."""
+    if spec.sha256 is not None:
+        return spec.sha256
+    try:
+        pinned = _pin_file(spec).read_text().strip().lower()
+    except OSError:
+        return None
+    return pinned if len(pinned) == 64 else None
+
+
 def cached_path(spec: WeightSpec) -> Path:
     """Where ``spec`` lives in the cache (whether or not it is there)."""
     return cache_dir() / spec.filename
@@ -73,11 +89,14 @@ def download(spec: WeightSpec, progress: ProgressFn | None = None, timeout_s: fl
                     if progress is not None:
                         progress(done, total)
         digest = sha256_of(tmp)
-        if not _matches(digest, spec.sha256):
+        expected = _expected(spec)
+        if expected is not None and not _matches(digest, expected):
             raise WeightsError(
                 f"download of {spec.name!r} from {spec.url} has sha256 {digest[:16]}..., expected "
-                f"{spec.sha256[:16]}...; the file was discarded, try again or pass a local file path"
+                f"{expected[:16]}...; the file was discarded, try again or pass a local file path"
             )
+        if expected is None:  # first download of an unpinned file: pin it
+            _pin_file(spec).write_text(digest + "\n")
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise WeightsError(
@@ -115,9 +134,10 @@ def resolve(name_or_path: str | Path, *, what: str = "weights", progress: Progre
         )
     target = cached_path(spec)
     if target.is_file():
-        if _matches(sha256_of(target), spec.sha256):
+        expected = _expected(spec)
+        if expected is not None and _matches(sha256_of(target), expected):
             return target
-        target.unlink()  # corrupt or partial: fetch again
+        target.unlink()  # corrupt, partial or never pinned: fetch again
     try:
         return download(spec, progress=progress)
     except WeightsError as exc:

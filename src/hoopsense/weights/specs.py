@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-#: What a weights file is for: person/ball detection, action recognition, person re-identification.
-TASKS = ("detector", "recognizer", "reid")
+#: What a weights file is for: person/ball detection, person keypoints, action recognition, person re-identification.
+TASKS = ("detector", "pose", "recognizer", "reid")
 
 
 @dataclass(frozen=True)
@@ -16,13 +16,16 @@ class WeightSpec:
 
     ``sha256`` is the full hex digest of the file; a shorter hex prefix (at
     least 8 characters, as torchvision publishes in its file names) is
-    accepted too. ``metadata`` holds what a loader needs to know (labels,
+    accepted too. None, for a release that publishes no digest, pins the
+    file on first use instead: the digest of the first download is kept
+    beside it (``<filename>.sha256``) and every later use checks the file
+    against it. ``metadata`` holds what a loader needs to know (labels,
     input size, licence...).
     """
 
     name: str
     url: str
-    sha256: str
+    sha256: str | None
     filename: str
     task: str
     description: str
@@ -33,7 +36,7 @@ class WeightSpec:
             raise ValueError("name must not be empty")
         if not self.url.startswith("https://"):
             raise ValueError(f"url must be https, got {self.url!r}")
-        digest = self.sha256.lower()
+        digest = (self.sha256 or "0" * 64).lower()
         if len(digest) < 8 or len(digest) > 64 or any(c not in "0123456789abcdef" for c in digest):
             raise ValueError(f"sha256 must be 8 to 64 hex characters, got {self.sha256!r}")
         if self.task not in TASKS:
@@ -60,6 +63,15 @@ SPECS: tuple[WeightSpec, ...] = (
         task="detector",
         description="Ultralytics YOLO11s, COCO (more accurate, about 3x slower)",
         metadata=_COCO_DETECTOR,
+    ),
+    WeightSpec(
+        name="yolo11n-pose.pt",
+        url="https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n-pose.pt",
+        sha256=None,  # Ultralytics publishes no digest: pinned on first download (see WeightSpec)
+        filename="yolo11n-pose.pt",
+        task="pose",
+        description="Ultralytics YOLO11n-pose, COCO keypoints (players and their 17 keypoints in one pass)",
+        metadata=MappingProxyType({"classes": {"person": 0}, "keypoints": 17, "licence": "AGPL-3.0"}),
     ),
     # The torchreid-format .pth of the same name in that repository (strong_sort/deep/checkpoint/) holds other
     # weights of the same architecture (their embeddings agree only to a cosine of about 0.5); hoopsense loads it
