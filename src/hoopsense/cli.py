@@ -161,17 +161,22 @@ def _inspect(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"recognizer checkpoint {args.checkpoint}", show_header=False, box=None)
     table.add_row("architecture", f"{meta.architecture} ({ARCHITECTURES[meta.architecture].description})")
-    table.add_row("parameters", f"{parameter_count(state) / 1e6:.1f} M")
+    params = parameter_count(state)
+    table.add_row("parameters", f"{params / 1e6:.1f} M" if params >= 1e6 else f"{params / 1e3:.0f} k")
     table.add_row(
         "labels",
         ", ".join(f"{i}:{x}" + (" (background)" if x == meta.background else "") for i, x in enumerate(meta.labels)),
     )
     table.add_row("clip", f"{meta.clip_len} frames, every {meta.frame_step} frame(s)")
-    table.add_row(
-        "crop",
-        f"square x{meta.context} context, resized to {meta.resize}, centre {meta.crop_size}x{meta.crop_size}, {meta.colour}",
-    )
-    table.add_row("normalise", f"mean {list(meta.mean)}, std {list(meta.std)}")
+    if ARCHITECTURES[meta.architecture].uses_keypoints:
+        pose = meta.training.get("pose", "not recorded")
+        table.add_row("input", f"17 keypoints a frame, hip-centred and torso-scaled, from pose model {pose}")
+    else:
+        table.add_row(
+            "crop",
+            f"square x{meta.context} context, resized to {meta.resize}, centre {meta.crop_size}x{meta.crop_size}, {meta.colour}",
+        )
+        table.add_row("normalise", f"mean {list(meta.mean)}, std {list(meta.std)}")
     for key, value in meta.metrics.items():
         table.add_row(f"metric {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
     for key, value in meta.training.items():
