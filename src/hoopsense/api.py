@@ -149,7 +149,9 @@ def stream(
         rec = Recognizer(options.recognizer)
         labels = rec.meta.labels
         timeline = Timeline(labels, meta.fps, options.timeline, rec.meta.background)
-        tubelets = rec.tubelet_config(clip_len=options.clip_len, stride=options.stride)
+        tubelets = rec.tubelet_config(
+            clip_len=options.clip_len, stride=options.stride, detector_keypoints=getattr(detector, "task", "") == "pose"
+        )
         stage = ActionStage(rec, tubelets, timeline, keep_images=images, clock=clock)
     embedder, _ = load_embedder(options.identity)
     stream = TrackedStream(

@@ -165,6 +165,7 @@ def test_skeleton_recognizer_reads_the_pose_detectors_keypoints_or_finds_them_in
     assert rec["architecture"] == "skeleton-tcn" and rec["clips_classified"] > 20
     # every clip's keypoints came with the detections: no second model ran on the crops
     assert rec["keypoints"]["from_detector"] == rec["clips_classified"] and rec["keypoints"]["from_crops"] == 0
+    assert rec["crops_cut"] is False  # nothing needs the pixels
     events = list(csv.DictReader((one_pass.parent / "nba.timeline.csv").open()))
     assert events and {e["action"] for e in events} <= {"dribble", "shoot", "pass"}
 
@@ -176,4 +177,5 @@ def test_skeleton_recognizer_reads_the_pose_detectors_keypoints_or_finds_them_in
     rec = json.loads((crops.parent / "nba.run.json").read_text())["recognizer"]
     assert rec["clips_classified"] > 20
     assert rec["keypoints"]["from_crops"] == rec["clips_classified"] and rec["keypoints"]["from_detector"] == 0
+    assert rec["crops_cut"] is True
     assert rec["keypoints"]["pose_model"] == str(pose)

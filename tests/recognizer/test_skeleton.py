@@ -522,3 +522,28 @@ def test_a_skeleton_partner_uses_the_pose_model_given(tmp_path, skeleton_checkpo
     assert not fused.uses_keypoints and fused.partner is not None and fused.partner.uses_keypoints
     # the user named a pose model for the skeleton recognizer, and the only skeleton recognizer is the partner
     assert fused.partner.pose_weights == "my-pose.pt"
+
+
+def test_without_crops_tubelets_carry_only_keypoints_and_a_missing_frame_is_unseen():
+    builder = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, cut_crops=False))
+    wins = [x for x in _run(builder, 12, {1: range(12), 2: ()}) if isinstance(x, Tubelet)]
+    assert wins and all(w.crops.shape == (8, 0, 0, 3) for w in wins)
+    assert all(np.array_equal(w.keypoints, np.stack([_points(1, int(i)) for i in w.frame_indices])) for w in wins)
+    # a frame whose detection came without keypoints: every point unseen, not a window without keypoints
+    builder = TubeletBuilder(TubeletConfig(clip_len=8, stride=8, resize=16, cut_crops=False))
+    out: list = []
+    for i in range(8):
+        boxes = {1: (20, 60, 60, 180)}
+        out += builder.push(i, _frame(i), _players(boxes, None if i == 3 else {1: _points(1, i)}))
+    (win,) = [x for x in out + builder.finish() if isinstance(x, Tubelet)]
+    assert win.keypoints is not None and np.all(win.keypoints[3] == 0)
+    assert np.array_equal(win.keypoints[4], _points(1, 4))
+
+
+def test_the_recognizer_cuts_no_crops_only_when_its_keypoints_come_from_the_detector(
+    skeleton_checkpoint, partner_checkpoint
+):
+    rec = Recognizer(RecognizerConfig(str(skeleton_checkpoint), device="cpu"))
+    assert rec.tubelet_config().cut_crops and not rec.tubelet_config(detector_keypoints=True).cut_crops
+    fused = Recognizer(RecognizerConfig(str(skeleton_checkpoint), device="cpu", fuse=str(partner_checkpoint)))
+    assert fused.tubelet_config(detector_keypoints=True).cut_crops  # the partner may need the pixels

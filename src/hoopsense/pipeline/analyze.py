@@ -97,6 +97,10 @@ def analyze(
         if not tmp:
             raise ConfigError("nothing to write: every output is disabled")
         detector = detector or load_detector(options)
+        if actions is not None and getattr(detector, "task", "detect") == "pose":  # its keypoints, not crops
+            actions.tubelets = actions.recognizer.tubelet_config(
+                clip_len=options.clip_len, stride=options.stride, detector_keypoints=True
+            )
         if paths.keypoints_csv is not None and getattr(detector, "task", "detect") == "pose":
             tmp["keypoints_csv"] = outputs.reserve(paths.keypoints_csv)
         else:
@@ -150,7 +154,7 @@ class _Actions:
             "checkpoint": str(rec.path), "architecture": rec.meta.architecture, "labels": list(rec.meta.labels),
             "background": rec.meta.background, "keep_background": tl.keep_background, "clip_len": tub.clip_len,
             "checkpoint_clip_len": rec.meta.clip_len, "stride": tub.stride, "frame_step": tub.frame_step,
-            "context": tub.context, "crop_size": rec.meta.crop_size, "batch_size": rec.batch_size,
+            "context": tub.context, "crop_size": rec.meta.crop_size, "crops_cut": tub.cut_crops, "batch_size": rec.batch_size,
             "device": str(rec.device), "precision": str(rec.dtype).replace("torch.", ""),
             "smooth_windows": tl.smooth, "min_event_s": tl.min_event_s, "clips_classified": result.windows,
             "players_classified": len(result.classified),

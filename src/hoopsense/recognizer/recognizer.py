@@ -116,7 +116,12 @@ class Recognizer:
         return tuple(int(round(255 * m)) for m in self.meta.mean)  # type: ignore[return-value]
 
     def tubelet_config(
-        self, *, clip_len: int | None = None, stride: int | None = None, max_gap: int = 8
+        self,
+        *,
+        clip_len: int | None = None,
+        stride: int | None = None,
+        max_gap: int = 8,
+        detector_keypoints: bool = False,
     ) -> TubeletConfig:
         """Tubelet geometry from the checkpoint, for classifying every frame; ``clip_len`` overrides it.
 
@@ -124,7 +129,9 @@ class Recognizer:
         in one clip. Half a span (every frame classified twice) cost twice the clips and, measured on the
         NBA clip with a trained 8-frame checkpoint (``benchmarks/bench_schedule.py``), gave the same action
         on 97.3% of player-frames; pass it as ``stride`` for the dense schedule. A stride longer than the
-        span would leave frames that no clip covers, and is refused (:class:`ConfigError`)."""
+        span would leave frames that no clip covers, and is refused (:class:`ConfigError`).
+        ``detector_keypoints``: the detector is a pose model; a skeleton recognizer (not fused with a pixel
+        one) then reads its keypoints and no crops are cut."""
         meta: CheckpointMeta = self.meta
         clip_len = clip_len or meta.clip_len
         span = (clip_len - 1) * meta.frame_step + 1
@@ -141,6 +148,7 @@ class Recognizer:
             context=meta.context,
             resize=meta.resize,
             max_gap=max_gap,
+            cut_crops=not (detector_keypoints and self.uses_keypoints and self.partner is None),
         )
 
     def crop_keypoints(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:

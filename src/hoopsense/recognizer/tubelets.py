@@ -41,6 +41,10 @@ class TubeletConfig:
     side, resized to ``resize`` x ``resize`` (the model centre-crops them).
     ``max_jump``: the most a player's box centre moves per frame, in box
     heights, for its frames to count as one continuous segment.
+    ``cut_crops``: False when nothing needs the pixels (a skeleton recognizer
+    reading the keypoints that a pose detector gives with each box): no crop
+    is cut, and a frame without keypoints counts as one where the pose model
+    found no one (every point unseen).
     """
 
     clip_len: int = 16
@@ -51,6 +55,7 @@ class TubeletConfig:
     max_gap: int = 8
     min_fill: float = 0.5
     max_jump: float = 0.5
+    cut_crops: bool = True
 
     def __post_init__(self) -> None:
         check_range(self, "clip_len", 1, 256)
@@ -186,7 +191,11 @@ class TubeletBuilder:
         self, tid: int, track: _Track, index: int, image: np.ndarray, box: np.ndarray, kp: np.ndarray | None, out: list
     ) -> None:
         c = self.config
-        track.frames.append((index, self._crop(image, box), box, None if kp is None else np.asarray(kp, np.float32)))
+        if kp is not None:
+            kp = np.asarray(kp, np.float32)
+        elif not c.cut_crops:
+            kp = np.zeros((17, 3), np.float32)  # no pixels to find them in: a frame where no one was found
+        track.frames.append((index, self._crop(image, box) if c.cut_crops else None, box, kp))
         track.seen += 1
         track.last_seen = index
         if track.seen >= c.span and (track.seen - c.span) % c.stride == 0:
@@ -222,7 +231,9 @@ class TubeletBuilder:
         return Tubelet(
             track_id=tid,
             frame_indices=np.array([i for i, *_ in items], dtype=np.int64),
-            crops=np.stack([crop for _, crop, *_ in items]),
+            crops=np.stack([crop for _, crop, *_ in items])
+            if c.cut_crops
+            else np.empty((len(items), 0, 0, 3), np.uint8),
             boxes=np.stack([b for _, _, b, _ in items]).astype(np.float32),
             keypoints=np.stack(points).astype(np.float32) if all(k is not None for k in points) else None,
         )
