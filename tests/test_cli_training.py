@@ -233,7 +233,7 @@ def test_train_and_evaluate_on_two_folders(tmp_path, capsys):
     assert json.loads((again / "metrics.json").read_text())["clips"] == len(split["train"])
 
 
-def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, tmp_path, capsys):
+def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, trained, tmp_path, capsys):
     from conftest import ASSETS, need_asset
 
     pose = need_asset(ASSETS / "pose" / "yolov8n-pose_int8_openvino_model")
@@ -253,6 +253,12 @@ def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, tmp
     assert run_cli("evaluate", out, copy, "--out", tmp_path / "ev", "--subset", "val") == 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["subset"] == "val" and metrics["clips"] == meta.training["clips_val"]
+    # fused with a pixel checkpoint of the same classes: each reads its own input, the probabilities averaged
+    fused = tmp_path / "fused"
+    assert run_cli("evaluate", out, copy, "--out", fused, "--subset", "val", "--fuse", trained) == 0
+    doc = json.loads((fused / "metrics.json").read_text())
+    assert doc["fused_with"] == str(trained) and doc["clips"] == metrics["clips"]
+    assert "averaged with" in (fused / "report.md").read_text()
     # a pose model that is not one is one clear line
     bad = tmp_path / "bad.pt"
     assert run_cli("train", copy, "--out", bad, "--epochs", "1", "--arch", "skeleton-tcn", "--pose", out, *TINY) == 1

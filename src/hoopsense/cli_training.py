@@ -36,7 +36,9 @@ TRAIN_FIELDS = {
     "grad_clip": "grad_clip", "pose": "pose",
 }  # fmt: skip
 TRAIN_FLAGS = flag_names({"TrainConfig": TRAIN_FIELDS, "*": {"device": "device", "precision": "precision"}})
-EVAL_FLAGS = flag_names({"*": {"device": "device", "batch_size": "batch_size", "workers": "workers", "pose": "pose"}})
+EVAL_FLAGS = flag_names(
+    {"*": {"device": "device", "batch_size": "batch_size", "workers": "workers", "pose": "pose", "fuse": "fuse"}}
+)
 
 
 def add_training_parsers(sub: Any) -> None:
@@ -203,6 +205,12 @@ def _add_evaluate_parser(sub) -> None:
         default=None,
         help="pose model for a skeleton checkpoint (default: the one it was trained with)",
     )
+    e.add_argument(
+        "--fuse",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="a second checkpoint with the same classes; their class probabilities are averaged (as analyze --fuse)",
+    )
 
 
 def _load_data(args: argparse.Namespace):
@@ -344,12 +352,12 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from hoopsense.training.evaluate import evaluate
 
     out = args.out or args.checkpoint.with_suffix(".eval")
-    protect_inputs([out], [args.checkpoint, *args.data, args.split, *_data_files(args.data)])
+    protect_inputs([out], [args.checkpoint, args.fuse, *args.data, args.split, *_data_files(args.data)])
     check_new_folder(out)
     data = _load_data(args)
     with errors_in_flags(EVAL_FLAGS):
         result = evaluate(args.checkpoint, data, out, subset=args.subset, split_file=args.split, device=args.device,
-                          batch_size=args.batch_size, workers=args.workers, pose=args.pose)  # fmt: skip
+                          batch_size=args.batch_size, workers=args.workers, pose=args.pose, fuse=args.fuse)  # fmt: skip
     r = result.report
     table = Table(title=f"evaluation on {result.subset} ({result.clips} clips)")
     for col in ("class", "precision", "recall", "F1", "support"):

@@ -101,6 +101,11 @@ class Recognizer:
             )
         return np.array([b.labels.index(name) for name in a.labels])
 
+    def fused(self, own: np.ndarray, partner: np.ndarray) -> np.ndarray:
+        """The mean of this recognizer's class probabilities ``(N, C)`` and its :attr:`partner`'s (in the
+        partner's own label order)."""
+        return ((own + partner[:, self._partner_order]) / 2).astype(np.float32)
+
     @property
     def backend(self) -> str:
         """``openvino`` or ``torch``: what computes the network."""
@@ -185,7 +190,7 @@ class Recognizer:
         averaged with the :attr:`partner`'s when fused."""
         probs = self._own_clips(clips)
         if self.partner is not None:
-            probs = (probs + self.partner._own_clips(clips)[:, self._partner_order]) / 2
+            probs = self.fused(probs, self.partner._own_clips(clips))
         return probs
 
     def _own_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
@@ -221,7 +226,7 @@ class Recognizer:
         """One :class:`WindowPrediction` per tubelet, in order."""
         probs = self._own_tubelets(tubelets)
         if self.partner is not None:
-            probs = (probs + self.partner._own_tubelets(tubelets)[:, self._partner_order]) / 2
+            probs = self.fused(probs, self.partner._own_tubelets(tubelets))
         return [WindowPrediction(t.track_id, t.start_frame, t.end_frame, p) for t, p in zip(tubelets, probs)]
 
     def _own_tubelets(self, tubelets: Sequence[Tubelet]) -> np.ndarray:

@@ -80,14 +80,17 @@ def evaluate(
     workers: int | None = None,
     on_batch=None,
     pose: str | None = None,
+    fuse: Path | None = None,
 ) -> EvalResult:
     out_dir = Path(out_dir)
     check_new_folder(out_dir)  # before the work, not only when writing
     if workers is not None:
         check_range("evaluate", "workers", 0, 64, value=workers)
-    rec = Recognizer(
-        RecognizerConfig(str(checkpoint), device=device, batch_size=batch_size, precision="fp32", pose=pose)
+    partner = None if fuse is None else str(fuse)
+    config = RecognizerConfig(
+        str(checkpoint), device=device, batch_size=batch_size, precision="fp32", pose=pose, fuse=partner
     )
+    rec = Recognizer(config)
     meta = rec.meta
     unknown = [name for name in data.labels if name not in meta.labels]
     if unknown:
@@ -96,39 +99,52 @@ def evaluate(
         )
     to_model = np.array([meta.labels.index(name) for name in data.labels])
     records, subset, split_path = _pick_subset(data, subset, split_file, meta.training.get("split_file"))
-    y_true: list[int] = []
-    y_pred: list[int] = []
-    if rec.uses_keypoints:  # keypoints extracted once by the pose model and cached, as in training
+    y_true = [int(to_model[r.label]) for r in records]
+    probs = _probabilities(rec, records, data, device, workers, on_batch)
+    if rec.partner is not None:  # late fusion: each network reads its own input, then the mean
+        probs = rec.fused(probs, _probabilities(rec.partner, records, data, device, workers, on_batch))
+    y_pred = probs.argmax(1).tolist()
+    report = classification_report(y_true, y_pred, meta.labels)
+
+    with atomic_folder(out_dir) as tmp:
+        fused = str(rec.partner.path) if rec.partner is not None else None
+        files = _write_report(tmp, report, checkpoint, meta, data, subset, split_path, fused)
+    return EvalResult(report, subset, len(records), out_dir, [out_dir / f.name for f in files])
+
+
+def _probabilities(
+    rec: Recognizer, records: list, data: ClipSet, device: str, workers: int | None, on_batch
+) -> np.ndarray:
+    """Class probabilities ``(N, C)`` of ``rec`` alone for ``records``, each clip prepared as at training:
+    pixels through the checkpoint's geometry, or keypoints extracted once by the pose model and cached."""
+    meta = rec.meta
+    out = []
+    if rec.uses_keypoints:
         if not rec.pose_weights:
-            raise ConfigError(f"{checkpoint} reads keypoints and names no pose model; give one with --pose")
+            raise ConfigError(f"{rec.path} reads keypoints and names no pose model; give one with --pose")
         found, _ = extract_keypoints(records, str(rec.pose_weights), mosaic=data.fit == "pad", device=device)
         for start in range(0, len(records), 64):
             chunk = records[start : start + 64]
             clips = [found[r.id][sample_indices(len(found[r.id]), meta.clip_len, meta.frame_step)] for r in chunk]
-            y_pred += rec.predict_keypoints(clips).argmax(1).tolist()
-            y_true += [int(to_model[r.label]) for r in chunk]
+            out.append(rec.predict_keypoints(clips))
             if on_batch:
-                on_batch(len(y_true), len(records))
+                on_batch(start + len(chunk), len(records))
     else:
         geometry = ClipGeometry(meta.clip_len, meta.frame_step, meta.resize, meta.crop_size, data.fit, rec.fill)
         loader = make_loader(
             ClipDataset(records, geometry), 8, shuffle=False, workers=default_workers() if workers is None else workers
         )
-        for clips, labels in loader:
-            probs = rec.predict_clips(list(clips.numpy()))
-            y_pred += probs.argmax(1).tolist()
-            y_true += to_model[labels.numpy()].tolist()
+        done = 0
+        for clips, _labels in loader:
+            out.append(rec.predict_clips(list(clips.numpy())))
+            done += len(clips)
             if on_batch:
-                on_batch(len(y_true), len(records))
-    report = classification_report(y_true, y_pred, meta.labels)
-
-    with atomic_folder(out_dir) as tmp:
-        files = _write_report(tmp, report, checkpoint, meta, data, subset, split_path)
-    return EvalResult(report, subset, len(records), out_dir, [out_dir / f.name for f in files])
+                on_batch(done, len(records))
+    return np.concatenate(out) if out else np.empty((0, len(meta.labels)), np.float32)
 
 
 def _write_report(
-    folder: Path, report: Report, checkpoint: Path, meta, data: ClipSet, subset: str, split_path
+    folder: Path, report: Report, checkpoint: Path, meta, data: ClipSet, subset: str, split_path, fused: str | None
 ) -> list[Path]:
     files = []
     metrics = {
@@ -138,6 +154,7 @@ def _write_report(
         "format": data.format,
         "subset": subset,
         "split_file": str(split_path) if split_path else None,
+        **({"fused_with": fused} if fused else {}),
         **report.to_dict(),
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -170,7 +187,8 @@ def _write_report(
         f"# Evaluation of `{checkpoint.name}`",
         "",
         f"- dataset: {', '.join(f'`{r}`' for r in data.roots)} ({data.format}), subset **{subset}**, {int(report.support.sum())} clips",
-        f"- architecture: {meta.architecture}, clip {meta.clip_len} frames (step {meta.frame_step}), crop {meta.crop_size} px",
+        f"- architecture: {meta.architecture}, clip {meta.clip_len} frames (step {meta.frame_step}), crop {meta.crop_size} px"
+        + (f"; probabilities averaged with `{Path(fused).name}`" if fused else ""),
         f"- **accuracy {report.accuracy:.4f}**, **macro-F1 {report.macro_f1:.4f}**",
     ]
     if meta.metrics:
