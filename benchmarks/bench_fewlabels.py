@@ -10,8 +10,12 @@ the training defaults (up to 15 epochs, patience 5, a minute or more an epoch
 on 2 cores), R(2+1)D-18 in bf16 on CPUs with native bf16. Prints one row per
 architecture and seed.
 
-The dataset is copied to a temporary folder first (the skeleton keypoints are
-cached beside the clips, and the shared folder stays untouched).
+With both ``skeleton-tcn`` and ``r2plus1d_18``, a last row per seed measures
+their late fusion (``evaluate skeleton.pt --fuse r2plus1d.pt``).
+
+The dataset is copied to a work folder first (the skeleton keypoints are
+cached beside the clips, and the shared folder stays untouched); ``--work``
+keeps it and the checkpoints.
 
     python benchmarks/bench_fewlabels.py
     python benchmarks/bench_fewlabels.py --arch skeleton-tcn --seeds 0 1 2
@@ -54,29 +58,49 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=EVAL / "basketball5")
     parser.add_argument("--split", type=Path, default=EVAL / "basketball5_split.json")
     parser.add_argument("--pose", type=Path, default=POSE)
+    parser.add_argument(
+        "--work", type=Path, help="keep the copy and the checkpoints here (default: a temporary folder)"
+    )
     args = parser.parse_args()
     if not args.data.is_dir() or not args.split.is_file():
         raise SystemExit(f"basketball5 not found at {args.data} (see ../shared/eval/README.md)")
     os.environ.setdefault("HOOPSENSE_OFFLINE", "1")
     print(f"{'architecture':32} {'seed':>4} {'epochs':>6} {'val F1':>7} {'test F1':>8} {'test acc':>8} {'train s':>8}")
-    with tempfile.TemporaryDirectory(prefix="bench-fewlabels-") as work:
-        root = Path(work) / "basketball5"
-        shutil.copytree(args.data, root)
+    with tempfile.TemporaryDirectory(prefix="bench-fewlabels-") as tmp:
+        work = args.work or Path(tmp)
+        root = work / "basketball5"
+        if not root.is_dir():
+            shutil.copytree(args.data, root)
         data = load_dataset(root, "folder")
-        for arch in args.arch:
-            for seed in args.seeds:
-                out = Path(work) / f"{arch}-{seed}" / "model.pt"
+        for seed in args.seeds:
+            for arch in args.arch:
+                out = work / f"{arch}-{seed}" / "model.pt"
                 started = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     result = train(data, settings(arch, seed, args.pose), out, split_file=args.split)
                 seconds = time.perf_counter() - started
-                ev = evaluate(out, data, out.parent / "eval", subset="test", split_file=args.split, device="cpu")
+                ev = evaluate(
+                    out, data, _fresh(out.parent / "eval"), subset="test", split_file=args.split, device="cpu"
+                )
                 print(
                     f"{arch:32} {seed:>4} {len(result.history):>6} {result.best['val_macro_f1']:>7.3f} "
                     f"{ev.report.macro_f1:>8.3f} {ev.report.accuracy:>8.3f} {seconds:>8.0f}",
                     flush=True,
                 )
+            if {"skeleton-tcn", "r2plus1d_18"} <= set(args.arch):
+                skeleton, video = (work / f"{a}-{seed}" / "model.pt" for a in ("skeleton-tcn", "r2plus1d_18"))
+                ev = evaluate(
+                    skeleton, data, _fresh(work / f"fused-{seed}"), subset="test", split_file=args.split, device="cpu",
+                    fuse=video,
+                )  # fmt: skip
+                name = "skeleton-tcn + r2plus1d_18 (fused)"
+                print(f"{name:32} {seed:>4} {'':>6} {'':>7} {ev.report.macro_f1:>8.3f} {ev.report.accuracy:>8.3f}")
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
 
 
 if __name__ == "__main__":

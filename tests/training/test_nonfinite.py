@@ -126,3 +126,32 @@ def test_bf16_guard_gives_finite_fp32_like_weight_gradients():
     wide = torch.randn(4, 16, 4, 7, 7)  # longer than the kernel: left in bf16
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert conv(wide).dtype == torch.bfloat16
+
+
+def test_bf16_guard_probes_other_shapes_once_and_keeps_their_gradients_right(monkeypatch):
+    """R(2+1)D-18's layer2 spatial convolution (128 -> 230 channels, 1x3x3) on a 4x28x28 input (8-frame
+    112x112 clips): oneDNN's bf16 weight gradient is NaN on AVX512-BF16 CPUs without AMX; the guard's
+    probe finds it and runs that shape in fp32. Wherever bf16 is right, the probe keeps bf16."""
+    from hoopsense.training import bf16_guard
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(128, 230, (1, 3, 3), padding=(0, 1, 1), bias=False).to(memory_format=torch.channels_last_3d)
+    x = torch.randn(4, 128, 4, 28, 28).contiguous(memory_format=torch.channels_last_3d)
+    conv(x).square().mean().backward()
+    reference = conv.weight.grad.clone()
+    conv.weight.grad = None
+    probes = []
+    real = bf16_guard._probe
+    monkeypatch.setattr(bf16_guard, "_probe", lambda *a: probes.append(a[1]) or real(*a))
+    fp32_short_input_convs(conv)
+    for _ in range(2):
+        conv.weight.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = conv(x)
+        out.float().square().mean().backward()
+        assert torch.isfinite(conv.weight.grad).all()
+        assert (conv.weight.grad - reference).abs().max() <= 0.05 * reference.abs().max()
+    assert probes == [x.shape]  # once per input shape
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        conv(torch.randn(2, 128, 4, 14, 14))  # no gradients: nothing to probe
+    assert len(probes) == 1
