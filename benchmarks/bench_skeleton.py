@@ -6,7 +6,7 @@
    native bf16, batch 1); and the skeleton network when the keypoints must
    first be found by the pose model in the crops (no pose detector).
 2. ``analyze`` on the NBA clip (first ``--seconds``), each in a fresh process:
-   - the int8 YOLOv8n detector, tracking only;
+   - the int8 YOLOv8n detector (OpenVINO, like the pose model), tracking only;
    - the int8 YOLOv8n-pose model as the detector, tracking only;
    - the pose model as the detector with the skeleton recognizer;
    - the int8 YOLOv8n detector with R(2+1)D-18 (the default recognizer).
@@ -24,10 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ASSETS, DETECTOR, run_child
+from _common import ASSETS, run_child
 
 CLIP = ASSETS / "footage" / "nba_broadcast_wide_854x480.mp4"
 POSE = ASSETS / "pose" / "yolov8n-pose_int8_openvino_model"
+DETECTOR = ASSETS / "detector" / "yolov8n_int8_openvino_model"  # the same runtime as the pose model: OpenVINO int8
 LABELS = ("defense", "dribbling", "nothing", "passing", "shooting")
 
 
