@@ -177,7 +177,10 @@ class Recognizer:
         out = []
         for i in range(0, len(keypoints), max(self.batch_size, 64)):
             x = keypoints_batch(list(keypoints[i : i + max(self.batch_size, 64)])).to(self.device)
-            with torch.inference_mode():
+            with (
+                torch.inference_mode(),
+                torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32),
+            ):
                 logits = self.model(x)
             out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
             self.clips += len(x)
