@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -233,34 +235,39 @@ def test_train_and_evaluate_on_two_folders(tmp_path, capsys):
     assert json.loads((again / "metrics.json").read_text())["clips"] == len(split["train"])
 
 
-def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, trained, tmp_path, capsys):
+def hoopsense(*args: object) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it, in its own process (the real pose model runs there)."""
+    return subprocess.run([sys.executable, "-m", "hoopsense", *map(str, args)], capture_output=True, text=True)
+
+
+def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, trained, tmp_path):
     from conftest import ASSETS, need_asset
 
     pose = need_asset(ASSETS / "pose" / "yolov8n-pose_int8_openvino_model")
     copy = tmp_path / "data"
     shutil.copytree(data, copy)  # keypoints are cached beside the clips
     out = tmp_path / "s.pt"
-    args = ["train", copy, "--out", out, "--epochs", "2", "--arch", "skeleton-tcn", "--pose", pose, *TINY]
-    assert run_cli(*args) == 0
-    captured = capsys.readouterr()
-    assert "keypoints of 20 clips from" in captured.out and "warning" not in captured.err  # no pretrained: no warning
+    run = hoopsense("train", copy, "--out", out, "--epochs", "2", "--arch", "skeleton-tcn", "--pose", pose, *TINY)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "keypoints of 20 clips from" in run.stdout and "warning" not in run.stderr  # no pretrained: no warning
     meta, _ = read_checkpoint(out)
     assert meta.architecture == "skeleton-tcn" and meta.training["pose"] == str(pose.resolve())
     assert meta.training["init"] == "random (no pretrained weights exist)"
     assert len(list((copy / ".keypoints").glob("*/*.npz"))) == 20  # one cache file per clip
-    assert run_cli("inspect", out) == 0
-    assert "hip-centred" in capsys.readouterr().out
-    assert run_cli("evaluate", out, copy, "--out", tmp_path / "ev", "--subset", "val") == 0
+    run = hoopsense("inspect", out)
+    assert run.returncode == 0 and "hip-centred" in run.stdout
+    run = hoopsense("evaluate", out, copy, "--out", tmp_path / "ev", "--subset", "val")
+    assert run.returncode == 0, run.stderr[-2000:]
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["subset"] == "val" and metrics["clips"] == meta.training["clips_val"]
     # fused with a pixel checkpoint of the same classes: each reads its own input, the probabilities averaged
     fused = tmp_path / "fused"
-    assert run_cli("evaluate", out, copy, "--out", fused, "--subset", "val", "--fuse", trained) == 0
+    run = hoopsense("evaluate", out, copy, "--out", fused, "--subset", "val", "--fuse", trained)
+    assert run.returncode == 0, run.stderr[-2000:]
     doc = json.loads((fused / "metrics.json").read_text())
     assert doc["fused_with"] == str(trained) and doc["clips"] == metrics["clips"]
     assert "averaged with" in (fused / "report.md").read_text()
     # a pose model that is not one is one clear line
     bad = tmp_path / "bad.pt"
-    assert run_cli("train", copy, "--out", bad, "--epochs", "1", "--arch", "skeleton-tcn", "--pose", out, *TINY) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and not bad.exists()
+    run = hoopsense("train", copy, "--out", bad, "--epochs", "1", "--arch", "skeleton-tcn", "--pose", out, *TINY)
+    assert run.returncode == 1 and "Traceback" not in run.stderr and not bad.exists()
