@@ -32,6 +32,7 @@ from hoopsense.pipeline.timeline import Timeline, TimelineConfig
 from hoopsense.recognizer.recognizer import Recognizer
 from hoopsense.recognizer.tubelets import TubeletConfig
 from hoopsense.video import VideoMeta, VideoWriter, probe
+from hoopsense.video.writer import ctrl_c_held
 
 __all__ = ["AnalysisInterrupted", "AnalysisResult", "AnalyzeOptions", "OutputPaths", "analyze", "load_detector"]
 
@@ -259,13 +260,7 @@ def _run(
 
     def emit(item: TrackedFrame, labels: dict[int, tuple[int, float]]) -> None:
         t = time.perf_counter()
-        tracks.write(item.index, item.time_s, item.players)
-        for tid in item.players.tracker_id:
-            stats = result.players.setdefault(int(tid), TrackStats(item.index, item.index))
-            stats.last_frame = item.index
-            stats.frames += 1
-        result.rows = tracks.rows
-        t = clock.add("export", t)
+        canvas = None
         if writer is not None and renderer is not None and item.image is not None:
             colours = None
             if identity.config.teams:
@@ -275,8 +270,19 @@ def _run(
                     colours[int(pid)] = team.colour if team is not None and team.name != "other" else NO_TEAM_COLOUR
             canvas = renderer.draw(item.image, item.players, labels, colours, skeletons=options.draw_pose)
             t = clock.add("render", t)
-            writer.write(canvas)
-            clock.add("encode", t)
+        # a frame's video and its track rows go out together: Ctrl-C waits for both, so the partial
+        # files of an interrupted run hold the same frames
+        with ctrl_c_held():
+            if canvas is not None and writer is not None:
+                writer.write(canvas)
+                t = clock.add("encode", t)
+            tracks.write(item.index, item.time_s, item.players)
+        for tid in item.players.tracker_id:
+            stats = result.players.setdefault(int(tid), TrackStats(item.index, item.index))
+            stats.last_frame = item.index
+            stats.frames += 1
+        result.rows = tracks.rows
+        clock.add("export", t)
 
     def release(items: Iterator[TrackedFrame]) -> None:
         for ready in items:

@@ -167,7 +167,7 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=self.pixel_format)
         frame.pts = self.frames_written
         frame.time_base = self._time_base
-        with _ctrl_c_held():  # a frame's packets (and the audio up to it) are muxed whole
+        with ctrl_c_held():  # a frame's packets (and the audio up to it) are muxed whole
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
             self.frames_written += 1
@@ -179,7 +179,7 @@ class VideoWriter:
         if self._closed:
             return
         self._closed = True
-        with _ctrl_c_held():
+        with ctrl_c_held():
             try:
                 for packet in self._stream.encode(None):
                     self._container.mux(packet)
@@ -190,7 +190,7 @@ class VideoWriter:
 
 
 @contextmanager
-def _ctrl_c_held() -> Iterator[None]:
+def ctrl_c_held() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) until the block ends, then deliver it as the process would have.
 
     A ``KeyboardInterrupt`` raised between two ``mux`` calls left the container
