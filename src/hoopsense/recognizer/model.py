@@ -83,6 +83,11 @@ class Architecture:
         """True for the skeleton networks: their input is keypoints, not pixels."""
         return self.kind == "skeleton"
 
+    def precision(self, asked: str) -> str:
+        """The precision to compute in when ``asked`` (``auto``, ``fp32``...): ``auto`` is fp32 for the
+        skeleton networks, too small for a lower precision to pay; the rest as asked."""
+        return "fp32" if asked == "auto" and self.uses_keypoints else asked
+
     def pretrained_weights(self) -> Any:
         if not self.has_pretrained:
             raise WeightsError(f"{self.name} has no pretrained weights; it trains from scratch")

@@ -42,8 +42,7 @@ class Recognizer:
         # the frame-based networks measured no faster in bf16 and keep fp32, as does the tiny skeleton network
         video = arch.kind == "video"
         self.uses_keypoints = arch.uses_keypoints
-        precision = "fp32" if self.uses_keypoints and config.precision == "auto" else config.precision
-        self.dtype = pick_dtype(precision, self.device, inference=video)
+        self.dtype = pick_dtype(arch.precision(config.precision), self.device, inference=video)
         self.pose_weights = config.pose or self.meta.training.get("pose")
         self._crop_pose: CropPose | None = None
         self.keypoint_sources = {"detector": 0, "crops": 0}  # clips whose keypoints came from each
@@ -175,8 +174,9 @@ class Recognizer:
         """Class probabilities float32 ``(N, C)`` of a skeleton checkpoint for raw keypoint clips ``(T, 17, 3)``
         (x, y in any pixel frame, confidence)."""
         out = []
-        for i in range(0, len(keypoints), max(self.batch_size, 64)):
-            x = keypoints_batch(list(keypoints[i : i + max(self.batch_size, 64)])).to(self.device)
+        step = max(self.batch_size, 64)
+        for i in range(0, len(keypoints), step):
+            x = keypoints_batch(list(keypoints[i : i + step])).to(self.device)
             with (
                 torch.inference_mode(),
                 torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32),

@@ -28,15 +28,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hoopsense.errors import OutputError, VideoError
+from hoopsense.errors import OutputError
 from hoopsense.outputs import atomic_write
 from hoopsense.recognizer.skeleton import KEYPOINTS, augment_keypoints, normalise_keypoints
 from hoopsense.training.augment import Augment, sample_indices
 from hoopsense.training.formats import ClipRecord
-from hoopsense.video import read_frames
+from hoopsense.training.loader import read_clip
 from hoopsense.weights import resolve
+from hoopsense.weights.cache import home_dir
 
-MAX_FRAMES = 2000
 FOLDER = ".keypoints"
 
 
@@ -50,8 +50,8 @@ def pose_key(weights: Path) -> str:
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
-    stem = weights.name.removesuffix("_openvino_model").rsplit(".", 1)[0] if weights.is_file() else weights.name
-    return f"{stem.removesuffix('_openvino_model')}-{digest.hexdigest()[:12]}"
+    stem = weights.stem if weights.is_file() else weights.name.removesuffix("_openvino_model")
+    return f"{stem}-{digest.hexdigest()[:12]}"
 
 
 def _writable(folder: Path) -> bool:
@@ -62,18 +62,13 @@ def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK) and bool(mode & stat.S_IWUSR)
 
 
-def _fallback_root() -> Path:
-    home = os.environ.get("HOOPSENSE_HOME")
-    return (Path(home).expanduser() if home else Path.home() / ".cache" / "hoopsense") / "keypoints"
-
-
 def cache_file(clip: Path, key: str) -> Path:
     """Where the keypoints of ``clip`` extracted by the pose model ``key`` are kept."""
     clip = clip.resolve()
     if _writable(clip.parent):
         return clip.parent / FOLDER / key / f"{clip.name}.npz"
     folder = hashlib.sha256(str(clip.parent).encode()).hexdigest()[:16]
-    return _fallback_root() / key / folder / f"{clip.name}.npz"
+    return home_dir() / "keypoints" / key / folder / f"{clip.name}.npz"
 
 
 def _stamp(clip: Path) -> np.ndarray:
@@ -131,11 +126,7 @@ def extract_keypoints(
                 from hoopsense.detection.crop_pose import CropPose
 
                 pose = CropPose(str(weights), device=device)
-            try:
-                frames = read_frames(record.path, max_frames=MAX_FRAMES)
-            except VideoError as exc:
-                raise VideoError(f"training clip {record.id}: {exc}") from exc
-            kp = pose(list(frames), mosaic=mosaic)
+            kp = pose(list(read_clip(record)), mosaic=mosaic)
             save_cached(record.path, key, kp)
         found[record.id] = kp
         if on_clip:

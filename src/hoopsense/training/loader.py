@@ -22,6 +22,15 @@ from hoopsense.video import read_frames
 MAX_FRAMES = 2000  # longer files are read up to here (clips are a few seconds)
 
 
+def read_clip(record: ClipRecord) -> np.ndarray:
+    """The frames of a training clip, RGB uint8 ``(N, H, W, 3)`` (at most :data:`MAX_FRAMES`); an unreadable
+    clip is a :class:`VideoError` that names it."""
+    try:
+        return read_frames(record.path, max_frames=MAX_FRAMES)
+    except VideoError as exc:
+        raise VideoError(f"training clip {record.id}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class ClipGeometry:
     clip_len: int
@@ -54,10 +63,7 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         record = self.records[i]
         g = self.geometry
-        try:
-            frames = read_frames(record.path, max_frames=MAX_FRAMES)
-        except VideoError as exc:
-            raise VideoError(f"training clip {record.id}: {exc}") from exc
+        frames = read_clip(record)
         rng = np.random.default_rng((self.seed, self.epoch, i)) if self.augment is not None else None
         clip = prepare_clip(
             frames,

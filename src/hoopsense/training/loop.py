@@ -255,8 +255,7 @@ def _train(
 
         device = distributed.pick_rank_device(config.device, ranks)
         arch = ARCHITECTURES[config.architecture]
-        # mixed precision: weights stay fp32; the skeleton network is too small for bf16 to pay
-        dtype = pick_dtype("fp32" if arch.uses_keypoints and config.precision == "auto" else config.precision, device)
+        dtype = pick_dtype(arch.precision(config.precision), device)  # mixed precision: weights stay fp32
         memory_format = (
             torch.channels_last_3d if (device.type == "cpu" and arch.kind == "video") else torch.contiguous_format
         )

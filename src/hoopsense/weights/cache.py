@@ -16,11 +16,15 @@ from hoopsense.weights.specs import WeightSpec, get_spec
 ProgressFn = Callable[[int, int | None], None]
 
 
+def home_dir() -> Path:
+    """``$HOOPSENSE_HOME``, default ``~/.cache/hoopsense``: where hoopsense keeps what it downloads or derives."""
+    home = os.environ.get("HOOPSENSE_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "hoopsense"
+
+
 def cache_dir() -> Path:
     """``$HOOPSENSE_HOME/weights``, default ``~/.cache/hoopsense/weights``."""
-    home = os.environ.get("HOOPSENSE_HOME")
-    base = Path(home).expanduser() if home else Path.home() / ".cache" / "hoopsense"
-    return base / "weights"
+    return home_dir() / "weights"
 
 
 def offline() -> bool:
