@@ -10,6 +10,11 @@ the training defaults (up to 15 epochs, patience 5, a minute or more an epoch
 on 2 cores), R(2+1)D-18 in bf16 on CPUs with native bf16. Prints one row per
 architecture and seed.
 
+``skeleton-ball-tcn`` (the skeleton plus the ball near the player, found by
+``--ball``, by default the int8 YOLOv8n in ``../shared/assets/detector``) is
+not in the default list; ``--arch skeleton-ball-tcn`` runs it and prints how
+often the detector found a ball in the training clips.
+
 With both ``skeleton-tcn`` and ``r2plus1d_18``, a last row per seed measures
 their late fusion (``evaluate skeleton.pt --fuse r2plus1d.pt``).
 
@@ -24,6 +29,7 @@ keeps it and the checkpoints.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -31,22 +37,26 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from hoopsense.devices import native_bf16
 from hoopsense.training.evaluate import evaluate
 from hoopsense.training.formats import load_dataset
+from hoopsense.training.keypoints import extract_ball
 from hoopsense.training.loop import TrainConfig, train
 
 HERE = Path(__file__).resolve().parent
 EVAL = HERE.parent.parent / "shared" / "eval"
 POSE = HERE.parent.parent / "shared" / "assets" / "pose" / "yolov8n-pose_int8_openvino_model"
+DETECTOR = HERE.parent.parent / "shared" / "assets" / "detector" / "yolov8n_int8_openvino_model"
 ARCHS = ("skeleton-tcn", "frames-mobilenet_v3_small-gru", "r2plus1d_18", "frames-efficientnet_b0")
 CLIP_LEN = 8  # basketball5's clips have 5-10 frames, most 7
 
 
-def settings(arch: str, seed: int, pose: Path) -> TrainConfig:
+def settings(arch: str, seed: int, pose: Path, ball: Path) -> TrainConfig:
     if arch.startswith("skeleton"):
         return TrainConfig(architecture=arch, clip_len=CLIP_LEN, epochs=60, patience=15, lr=1e-3, batch_size=16,
-                           init="none", seed=seed, pose=str(pose), device="cpu")  # fmt: skip
+                           init="none", seed=seed, pose=str(pose), ball=str(ball), device="cpu")  # fmt: skip
     precision = "bf16" if native_bf16() and arch == "r2plus1d_18" else "fp32"
     return TrainConfig(architecture=arch, clip_len=CLIP_LEN, init="none", seed=seed, precision=precision, device="cpu")
 
@@ -58,6 +68,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=EVAL / "basketball5")
     parser.add_argument("--split", type=Path, default=EVAL / "basketball5_split.json")
     parser.add_argument("--pose", type=Path, default=POSE)
+    parser.add_argument("--ball", type=Path, default=DETECTOR, help="ball detector for skeleton-ball-tcn")
     parser.add_argument(
         "--work", type=Path, help="keep the copy and the checkpoints here (default: a temporary folder)"
     )
@@ -72,13 +83,15 @@ def main() -> None:
         if not root.is_dir():
             shutil.copytree(args.data, root)
         data = load_dataset(root, "folder")
+        if "skeleton-ball-tcn" in args.arch:
+            _ball_coverage(data, args.split, args.ball)
         for seed in args.seeds:
             for arch in args.arch:
                 out = work / f"{arch}-{seed}" / "model.pt"
                 started = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    result = train(data, settings(arch, seed, args.pose), out, split_file=args.split)
+                    result = train(data, settings(arch, seed, args.pose, args.ball), out, split_file=args.split)
                 seconds = time.perf_counter() - started
                 ev = evaluate(
                     out, data, _fresh(out.parent / "eval"), subset="test", split_file=args.split, device="cpu"
@@ -96,6 +109,18 @@ def main() -> None:
                 )  # fmt: skip
                 name = "skeleton-tcn + r2plus1d_18 (fused)"
                 print(f"{name:32} {seed:>4} {'':>6} {'':>7} {ev.report.macro_f1:>8.3f} {ev.report.accuracy:>8.3f}")
+
+
+def _ball_coverage(data, split: Path, ball: Path) -> None:
+    """How often the ball detector finds a ball in the training clips, per class (cached for training)."""
+    train_ids = set(json.loads(split.read_text())["train"])
+    records = [r for r in data.records if r.id in train_ids]
+    found, _ = extract_ball(records, str(ball), device="cpu")
+    for label, name in enumerate(data.labels):
+        balls = [found[r.id] for r in records if r.label == label]
+        frames = np.concatenate(balls)[:, 2] > 0 if balls else np.zeros(0, bool)
+        clips = np.mean([(b[:, 2] > 0).any() for b in balls]) if balls else 0.0
+        print(f"ball found in {frames.mean():.0%} of the frames and {clips:.0%} of the clips of {name} (train)")
 
 
 def _fresh(folder: Path) -> Path:

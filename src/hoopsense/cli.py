@@ -171,6 +171,10 @@ def _inspect(args: argparse.Namespace) -> int:
     if ARCHITECTURES[meta.architecture].uses_keypoints:
         pose = meta.training.get("pose", "not recorded")
         table.add_row("input", f"17 keypoints a frame, hip-centred and torso-scaled, from pose model {pose}")
+        if ARCHITECTURES[meta.architecture].uses_ball:
+            table.add_row(
+                "ball", f"its position near the player, from detector {meta.training.get('ball', 'not recorded')}"
+            )
     else:
         table.add_row(
             "crop",

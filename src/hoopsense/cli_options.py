@@ -33,7 +33,7 @@ TRACKER = {
 IDENTITY = {"reid": "reid", "link_distance": "link_distance", "keep_referees": "keep_referees", "device": "device"}
 RECOGNIZER = {
     "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
-    "compile": "compile", "pose": "pose", "fuse": "fuse",
+    "compile": "compile", "pose": "pose", "ball": "ball", "fuse": "fuse",
 }  # fmt: skip
 TIMELINE = {"smooth": "smooth", "min_event_s": "min_event_s", "keep_background": "keep_background"}
 ANALYZE = {
@@ -213,6 +213,12 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
         help="pose model that finds keypoints in player crops for a skeleton recognizer when the detector is not "
         "a pose model (default: the one the checkpoint was trained with)",
     )
+    rec.add_argument(
+        "--ball",
+        metavar="WEIGHTS",
+        help="detector with a ball class that finds the ball in player crops for a skeleton-ball-tcn recognizer "
+        "(default: the one the checkpoint was trained with)",
+    )
     rec.add_argument("--clip-len", type=int, default=None, help="frames per clip (default: the checkpoint's)")
     rec.add_argument(
         "--stride",
@@ -289,6 +295,7 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
                 ("--compile", 1 if args.compile else None),
                 ("--fuse", args.fuse),
                 ("--pose", args.pose),
+                ("--ball", args.ball),
             )
             if v is not None
         ]

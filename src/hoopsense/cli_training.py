@@ -33,11 +33,20 @@ TRAIN_FIELDS = {
     "clip_len": "clip_len", "frame_step": "frame_step", "resize": "resize", "crop_size": "crop_size", "init": "init",
     "balance": "balance", "patience": "patience", "val_fraction": "val_fraction", "seed": "seed", "workers": "workers",
     "device": "device", "precision": "precision", "background": "background", "train_layers": "train_layers",
-    "grad_clip": "grad_clip", "pose": "pose",
+    "grad_clip": "grad_clip", "pose": "pose", "ball": "ball",
 }  # fmt: skip
 TRAIN_FLAGS = flag_names({"TrainConfig": TRAIN_FIELDS, "*": {"device": "device", "precision": "precision"}})
 EVAL_FLAGS = flag_names(
-    {"*": {"device": "device", "batch_size": "batch_size", "workers": "workers", "pose": "pose", "fuse": "fuse"}}
+    {
+        "*": {
+            "device": "device",
+            "batch_size": "batch_size",
+            "workers": "workers",
+            "pose": "pose",
+            "ball": "ball",
+            "fuse": "fuse",
+        }
+    }
 )
 
 
@@ -186,6 +195,12 @@ def _add_train_parser(sub) -> None:
         help=f"pose model for --arch skeleton-tcn: a name or a local .pt or OpenVINO folder; keypoints are "
         f"extracted once and cached beside the clips (default: {d.pose})",
     )
+    t.add_argument(
+        "--ball",
+        default=d.ball,
+        help=f"detector with a ball class for --arch skeleton-ball-tcn: a name or a local file or OpenVINO "
+        f"folder; the ball near the player is found once and cached beside the clips (default: {d.ball})",
+    )
 
 
 def _add_evaluate_parser(sub) -> None:
@@ -204,6 +219,11 @@ def _add_evaluate_parser(sub) -> None:
         "--pose",
         default=None,
         help="pose model for a skeleton checkpoint (default: the one it was trained with)",
+    )
+    e.add_argument(
+        "--ball",
+        default=None,
+        help="ball detector for a skeleton-ball-tcn checkpoint (default: the one it was trained with)",
     )
     e.add_argument(
         "--fuse",
@@ -296,10 +316,12 @@ def _train_command(args: argparse.Namespace) -> int:
             f"{r['train_clips_per_s']:.1f} clips/s" + ("  [best, saved]" if r["best"] else "")
         )
 
-    def on_keypoints(i: int, total: int) -> None:
+    def on_keypoints(kind: str, i: int, total: int) -> None:
         if i == 1:
+            source = config.pose if kind == "keypoints" else config.ball
             progress.console.print(
-                f"keypoints of {total} clips from {config.pose} (extracted once, then cached beside the clips)"
+                f"{'keypoints' if kind == 'keypoints' else 'the ball'} in {total} clips from {source} "
+                f"(found once, then cached beside the clips)"
             )
 
     def stopped() -> str:
@@ -357,7 +379,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     data = _load_data(args)
     with errors_in_flags(EVAL_FLAGS):
         result = evaluate(args.checkpoint, data, out, subset=args.subset, split_file=args.split, device=args.device,
-                          batch_size=args.batch_size, workers=args.workers, pose=args.pose, fuse=args.fuse)  # fmt: skip
+                          batch_size=args.batch_size, workers=args.workers, pose=args.pose, ball=args.ball, fuse=args.fuse)  # fmt: skip
     r = result.report
     table = Table(title=f"evaluation on {result.subset} ({result.clips} clips)")
     for col in ("class", "precision", "recall", "F1", "support"):

@@ -547,3 +547,107 @@ def test_the_recognizer_cuts_no_crops_only_when_its_keypoints_come_from_the_dete
     assert rec.tubelet_config().cut_crops and not rec.tubelet_config(detector_keypoints=True).cut_crops
     fused = Recognizer(RecognizerConfig(str(skeleton_checkpoint), device="cpu", fuse=str(partner_checkpoint)))
     assert fused.tubelet_config(detector_keypoints=True).cut_crops  # the partner may need the pixels
+
+
+# ---- the ball near the player (skeleton-ball-tcn)
+
+
+def ball_near(kp: np.ndarray, offset: tuple[float, float] = (0.5, 0.3), conf: float = 0.6) -> np.ndarray:
+    """The ball ``(T, 3)`` at ``offset`` torso lengths from each frame's hip centre of ``person(size=40)``."""
+    hips = kp[:, (11, 12), :2].mean(axis=1)
+    ball = np.empty((len(kp), 3), np.float32)
+    ball[:, :2] = hips + np.float32(offset) * 40.0
+    ball[:, 2] = conf
+    return ball
+
+
+def test_the_ball_is_an_18th_point_relative_to_the_player_like_his_joints():
+    kp = person(10, seed=40)
+    ball = ball_near(kp)
+    out = normalise_keypoints(kp, ball)
+    assert out.shape == (10, KEYPOINTS + 1, 3) and out.dtype == np.float32
+    assert np.array_equal(out[:, :KEYPOINTS], normalise_keypoints(kp))  # the player's points are unchanged
+    assert np.allclose(out[:, KEYPOINTS, 2], 0.6)
+    # translation and scale of the whole picture change nothing, the ball included
+    moved, moved_ball = kp.copy(), ball.copy()
+    moved[..., :2] = kp[..., :2] * 0.4 + np.float32([-80, 500])
+    moved_ball[:, :2] = ball[:, :2] * 0.4 + np.float32([-80, 500])
+    assert np.abs(normalise_keypoints(moved, moved_ball) - out).max() < 1e-4
+    # the offset is in torso lengths (the person's torso is about one template unit of 40 pixels)
+    assert np.allclose(out[:, KEYPOINTS, :2], [0.5, 0.3], atol=0.1)
+
+
+def test_a_ball_far_from_the_player_or_not_found_is_all_zero():
+    kp = person(6, seed=41)
+    ball = ball_near(kp, offset=(0.2, 0.1))
+    ball[1, :2] += 10 * 40.0  # ten torso lengths away: another player's ball
+    ball[2, 2] = 0.0  # not found in this frame
+    out = normalise_keypoints(kp, ball)
+    assert np.all(out[[1, 2], KEYPOINTS] == 0)
+    assert np.all(out[[0, 3, 4, 5], KEYPOINTS, 2] > 0)
+    nobody = np.zeros_like(kp)  # no player seen: nothing to be near
+    assert np.all(normalise_keypoints(nobody, ball_near(kp)) == 0)
+    assert normalise_keypoints(nobody, ball_near(kp)).shape == (6, KEYPOINTS + 1, 3)
+    with pytest.raises(ValueError, match="ball must be"):
+        normalise_keypoints(kp, ball[:3])
+
+
+def test_a_mirrored_clip_mirrors_the_ball_in_place():
+    kp = person(8, seed=42)
+    clip = normalise_keypoints(kp, ball_near(kp, offset=(0.6, -0.2)))
+    seeds = [s for s in range(20) if np.random.default_rng(s).random() < 0.5]
+    out = augment_keypoints(clip, np.random.default_rng(seeds[0]), rotate_deg=0, scale=0, noise=0, drop=0)
+    assert out.shape == clip.shape
+    assert np.allclose(out[:, KEYPOINTS, 0], -clip[:, KEYPOINTS, 0]) and np.allclose(
+        out[:, KEYPOINTS, 1:], clip[:, KEYPOINTS, 1:]
+    )
+    assert np.allclose(out[:, 5, 0], -clip[:, 6, 0])  # the joints still swap sides
+
+
+def test_skeleton_ball_network_reads_18_points_and_round_trips(tmp_path):
+    arch = ARCHITECTURES["skeleton-ball-tcn"]
+    assert arch.uses_keypoints and arch.uses_ball and not ARCHITECTURES["skeleton-tcn"].uses_ball
+    torch.manual_seed(0)
+    model = build_model("skeleton-ball-tcn", 3).eval()
+    assert isinstance(model, SkeletonNet) and model.points == KEYPOINTS + 1
+    kps = [person(8, seed=50 + k) for k in range(3)]
+    x = keypoints_batch(kps, [ball_near(kp) for kp in kps])
+    assert x.shape == (3, 8, KEYPOINTS + 1, 3)
+    assert keypoints_batch([], []).shape == (0, 1, KEYPOINTS + 1, 3)
+    meta = CheckpointMeta(architecture="skeleton-ball-tcn", labels=("a", "b", "c"), clip_len=8, background=None)
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "ball.pt", model, meta))
+    with torch.inference_mode():
+        assert torch.equal(model(x), loaded(x))
+        # the ball changes the answer: the network does read it
+        assert not torch.allclose(loaded(x), loaded(keypoints_batch(kps, [np.zeros((8, 3), np.float32)] * 3)))
+
+
+@pytest.fixture(scope="module")
+def ball_checkpoint(tmp_path_factory):
+    return make_checkpoint(
+        tmp_path_factory.mktemp("ball") / "ball.pt", architecture="skeleton-ball-tcn", labels=LABELS,
+        background=None, clip_len=8, seed=0,
+    )  # fmt: skip
+
+
+def test_the_ball_is_found_in_the_crops_and_mapped_to_the_detectors_keypoint_pixels(ball_checkpoint, monkeypatch):
+    rec = Recognizer(RecognizerConfig(str(ball_checkpoint), device="cpu"))
+    assert rec.uses_ball and rec.ball_weights is None
+    # a ball needs crops even when the detector gives the keypoints
+    assert rec.tubelet_config(detector_keypoints=True).cut_crops
+    with pytest.raises(ConfigError, match="--ball") as err:
+        rec.predict([tubelet(1, person(8))])
+    assert err.value.field == "RecognizerConfig.ball"
+
+    box = np.float32([100, 50, 140, 150])  # a 100-pixel-high player: his crop is a 125-pixel square
+    kp = person(8, size=25, at=(120, 100), seed=60)  # the detector's keypoints, in frame pixels
+    in_crop = np.zeros((8, 3), np.float32)
+    in_crop[:, :2], in_crop[:, 2] = (20.0, 10.0), 0.7  # where the detector finds it in the 16-pixel crop
+    monkeypatch.setattr(rec, "crop_balls", lambda clips: [in_crop.copy() for _ in clips])
+    t = Tubelet(1, np.arange(8), np.zeros((8, 16, 16, 3), np.uint8), np.tile(box, (8, 1)), keypoints=kp)
+    probs = rec.predict([t])[0].probs
+    # the crop spans x 57.5-182.5, y 37.5-162.5 (rounded to whole pixels), 125/16 frame pixels a crop pixel
+    frame_ball = in_crop.copy()
+    frame_ball[:, 0], frame_ball[:, 1] = 58 + 20 * 125 / 16, 38 + 10 * 125 / 16
+    assert np.allclose(probs, rec.predict_keypoints([kp], [frame_ball])[0], atol=1e-6)
+    assert not np.allclose(probs, rec.predict_keypoints([kp], [in_crop])[0], atol=1e-3)

@@ -22,9 +22,10 @@ from hoopsense.training.keypoints import (
     FOLDER,
     KeypointDataset,
     cache_file,
+    extract_ball,
     extract_keypoints,
     load_cached,
-    pose_key,
+    model_key,
     save_cached,
 )
 
@@ -117,32 +118,32 @@ def test_a_read_only_dataset_keeps_its_cache_under_hoopsense_home(tmp_path):
             (tmp_path / "other").chmod(0o755)
 
 
-def test_pose_key_names_the_model_and_hashes_its_content(tmp_path):
+def test_model_key_names_the_model_and_hashes_its_content(tmp_path):
     weights = clip_file(tmp_path / "a" / "yolo11n-pose.pt", b"weights v1")
-    key = pose_key(weights)
+    key = model_key(weights)
     assert key.startswith("yolo11n-pose-") and len(key) == len("yolo11n-pose-") + 12
-    assert pose_key(weights) == key  # stable
+    assert model_key(weights) == key  # stable
     copy = clip_file(tmp_path / "b" / "yolo11n-pose.pt", b"weights v1")
-    assert pose_key(copy) == key  # the content, not the place, names the cache
+    assert model_key(copy) == key  # the content, not the place, names the cache
     weights.write_bytes(b"weights v2")
-    assert pose_key(weights) != key and pose_key(weights).startswith("yolo11n-pose-")
+    assert model_key(weights) != key and model_key(weights).startswith("yolo11n-pose-")
 
     folder = tmp_path / "yolov8n-pose_int8_openvino_model"
     clip_file(folder / "yolov8n-pose.xml", b"<net/>")
     clip_file(folder / "yolov8n-pose.bin", b"\x00\x01\x02")
     clip_file(folder / "metadata.yaml", b"task: pose")
-    fkey = pose_key(folder)
+    fkey = model_key(folder)
     assert fkey.startswith("yolov8n-pose_int8-") and "openvino" not in fkey
-    assert pose_key(folder) == fkey
+    assert model_key(folder) == fkey
     moved = tmp_path / "elsewhere" / folder.name
     shutil.copytree(folder, moved)
-    assert pose_key(moved) == fkey
+    assert model_key(moved) == fkey
     (moved / "yolov8n-pose.bin").write_bytes(b"\x00\x01\x03")  # one changed file changes the key
-    assert pose_key(moved) != fkey
+    assert model_key(moved) != fkey
 
 
 def test_extraction_reads_the_cache_and_never_loads_the_pose_model(tmp_path, dummy_pose):
-    key = pose_key(dummy_pose)
+    key = model_key(dummy_pose)
     records, expected = [], {}
     for k in range(5):
         clip = clip_file(tmp_path / "data" / f"{k:07d}.mp4", f"clip {k}".encode())
@@ -261,7 +262,7 @@ def test_mosaic_keypoints_of_real_crops_match_the_full_frame_and_are_cached(tmp_
 
     started = time.perf_counter()
     first, key = extract_keypoints(data.records, str(pose), mosaic=True, device="cpu")
-    assert key == pose_key(pose) and key.startswith("yolov8n-pose_int8-")
+    assert key == model_key(pose) and key.startswith("yolov8n-pose_int8-")
     cached = sorted((root / FOLDER / key).iterdir())
     assert [p.name for p in cached] == [f"{r.id}.mp4.npz" for r in sorted(data.records, key=lambda r: r.id)]
     for record in data.records:
@@ -281,3 +282,46 @@ def test_mosaic_keypoints_of_real_crops_match_the_full_frame_and_are_cached(tmp_
     again, key2 = extract_keypoints(data.records, str(pose), mosaic=True, device="cpu")
     assert key2 == key and set(again) == set(first)
     assert all(np.array_equal(again[r], first[r]) for r in first)
+
+
+def test_the_ball_is_cached_beside_the_keypoints_under_its_detectors_own_key(tmp_path, monkeypatch):
+    clip = clip_file(tmp_path / "data" / "0000002.mp4")
+    ball = np.zeros((16, 3), np.float32)
+    ball[3:7] = (40.0, 80.0, 0.5)
+    save_cached(clip, "pose-abc", keypoints(16, seed=2))
+    written = save_cached(clip, "yolo-def", ball, "ball")
+    assert written == tmp_path / "data" / FOLDER / "yolo-def" / "0000002.mp4.npz"
+    assert np.array_equal(load_cached(clip, "yolo-def", "ball"), ball)
+    assert load_cached(clip, "yolo-def") is None  # a ball file holds no keypoints
+    assert load_cached(clip, "pose-abc", "ball") is None  # and a keypoint file no ball
+    save_cached(clip, "yolo-bad", np.zeros((16, 4), np.float32), "ball")
+    assert load_cached(clip, "yolo-bad", "ball") is None  # a wrong shape is not a ball
+
+    # extraction reads the cache and never loads the detector
+    from hoopsense.detection import crop_pose
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the ball detector was loaded although every clip is cached")
+
+    monkeypatch.setattr(crop_pose, "CropBall", no_model)
+    detector = clip_file(tmp_path / "weights" / "dummy-detector.pt", b"not a detector")
+    save_cached(clip, model_key(detector), ball, "ball")
+    record = ClipRecord(id="0000002", path=clip, label=0, group="g")
+    found, key = extract_ball([record], str(detector), device="cpu")
+    assert key == model_key(detector) and np.array_equal(found["0000002"], ball)
+
+
+def test_keypoint_dataset_adds_the_ball_as_an_18th_point(tmp_path):
+    clip = clip_file(tmp_path / "data" / "0000003.mp4")
+    kp = keypoints(12, seed=3)
+    kp[..., 2] = 0.9
+    ball = np.zeros((12, 3), np.float32)
+    ball[:, :2] = kp[:, (11, 12), :2].mean(axis=1) + 5.0  # beside the hips
+    ball[:, 2] = 0.5
+    record = ClipRecord(id="0000003", path=clip, label=1, group="g")
+    items = KeypointDataset([record], {"0000003": kp}, 8, 1, balls={"0000003": ball})
+    x, label = items[0]
+    assert label == 1 and tuple(x.shape) == (8, KEYPOINTS + 1, 3)
+    assert np.allclose(x[:, KEYPOINTS, 2].numpy(), 0.5)
+    without = KeypointDataset([record], {"0000003": kp}, 8, 1)
+    assert np.array_equal(without[0][0].numpy(), x[:, :KEYPOINTS].numpy())

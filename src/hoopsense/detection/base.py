@@ -19,6 +19,7 @@ from hoopsense.errors import check_choice, check_range, check_text
 PERSON = 0
 BALL = 1
 CLASS_NAMES = {PERSON: "person", BALL: "sports ball"}
+BALL_NAMES = ("sports ball", "basketball", "ball")  # a model's ball class: the first of these it has
 DETECTOR_BACKENDS = ("auto", "openvino", "onnxruntime", "ultralytics")
 
 

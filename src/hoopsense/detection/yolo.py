@@ -1,8 +1,8 @@
 """Person and ball detection with an Ultralytics YOLO model: the :class:`Detector` adapter.
 
 This is the only module that imports ``ultralytics``. It returns one
-``supervision.Detections`` per frame holding the ``person`` and ``sports ball``
-boxes, with ``class_id`` remapped to :data:`PERSON` and :data:`BALL`.
+``supervision.Detections`` per frame holding the ``person`` and ball boxes
+(COCO's ``sports ball``, or a ``basketball`` or ``ball`` class), with ``class_id`` remapped to :data:`PERSON` and :data:`BALL`.
 
 On the CPU the network runs in OpenVINO or ONNX Runtime with hoopsense's own
 pre- and post-processing (:mod:`hoopsense.detection.engines`); elsewhere, or
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import supervision as sv
 
-from hoopsense.detection.base import BALL, CLASS_NAMES, PERSON, DetectorConfig
+from hoopsense.detection.base import BALL, BALL_NAMES, CLASS_NAMES, PERSON, DetectorConfig
 from hoopsense.detection.engines import (
     Letterbox,
     OnnxRuntimeYolo,
@@ -37,7 +37,9 @@ from hoopsense.weights import resolve
 class YoloDetector:
     """A loaded YOLO model that detects persons and balls in batches of frames (a :class:`Detector`)."""
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+    def __init__(self, config: DetectorConfig | None = None, *, need_person: bool = True) -> None:
+        """``need_person=False``: a ball detector (:class:`~hoopsense.detection.crop_pose.CropBall`) may
+        have no person class."""
         self.config = config or DetectorConfig()
         self.weights_path: Path = resolve(self.config.weights, what="detector weights")
         self.name = str(self.weights_path)
@@ -82,13 +84,18 @@ class YoloDetector:
             raise WeightsError(f"detector {self.weights_path} is a {self.task} model; give a detection or a pose model")
         self._n_classes = len(names)
         by_name = {str(v).lower(): int(k) for k, v in names.items()}
-        if "person" not in by_name:
+        if "person" not in by_name and need_person:
             raise WeightsError(
                 f"detector {self.weights_path} has no 'person' class (classes: {', '.join(list(by_name)[:8])}...)"
             )
-        self._person_id = by_name["person"]
-        self._ball_id = by_name.get("sports ball")
-        self._classes = [self._person_id] + ([self._ball_id] if self._ball_id is not None else [])
+        self._person_id = by_name.get("person", -1)
+        self._ball_id = next((by_name[n] for n in BALL_NAMES if n in by_name), None)
+        self._classes = [c for c in (by_name.get("person"), self._ball_id) if c is not None]
+
+    @property
+    def finds_ball(self) -> bool:
+        """The model has a ball class (``sports ball``, ``basketball`` or ``ball``)."""
+        return self._ball_id is not None
 
     @property
     def backend(self) -> str:

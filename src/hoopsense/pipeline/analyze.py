@@ -161,7 +161,8 @@ class _Actions:
             "players_classified": len(result.classified),
             "frames_with_provisional_labels": result.provisional_frames,
             **({"keypoints": {"from_detector": rec.keypoint_sources["detector"],
-                              "from_crops": rec.keypoint_sources["crops"], "pose_model": rec.pose_weights}}
+                              "from_crops": rec.keypoint_sources["crops"], "pose_model": rec.pose_weights,
+                              "ball_model": rec.ball_weights}}
                if rec.uses_keypoints else {}),
             **({"fused_with": str(rec.partner.path)} if rec.partner is not None else {}),
         }  # fmt: skip

@@ -30,6 +30,9 @@ class RecognizerConfig:
     the detector gives none (None: the one the checkpoint was trained with). A pose model used as
     the detector gives them directly, and then none runs on crops.
 
+    ``ball``: for a ``skeleton-ball-tcn`` checkpoint, the detector (with a ball class) that finds the
+    ball in the player crops (None: the one the checkpoint was trained with).
+
     ``fuse``: a second checkpoint with the same classes, clip length and frame step; the class
     probabilities of both are averaged (late fusion, e.g. a skeleton and an R(2+1)D checkpoint).
     """
@@ -41,11 +44,12 @@ class RecognizerConfig:
     compile: bool = False
     backend: str = "auto"
     pose: str | None = None
+    ball: str | None = None
     fuse: str | None = None
 
     def __post_init__(self) -> None:
         check_text(self, "checkpoint")
-        for name in ("pose", "fuse"):
+        for name in ("pose", "ball", "fuse"):
             if getattr(self, name) is not None:
                 check_text(self, name)
         if self.batch_size is not None:

@@ -55,6 +55,7 @@ class Architecture:
     std: tuple[float, float, float]
     description: str
     new_layers: tuple[str, ...] = ()  # layers the pretrained weights lack (a new head), left at random init
+    ball: bool = False  # a skeleton network that also reads the ball's position (needs a ball detector)
 
     def build(self) -> Any:
         """The network with its original pretrained head (400 or 1000 classes), random weights."""
@@ -67,9 +68,9 @@ class Architecture:
 
             return FrameSequenceNet(num_classes=1000)
         if self.kind == "skeleton":
-            from hoopsense.recognizer.skeleton import SkeletonNet
+            from hoopsense.recognizer.skeleton import KEYPOINTS, SkeletonNet
 
-            return SkeletonNet()
+            return SkeletonNet(points=KEYPOINTS + 1 if self.ball else KEYPOINTS)
         from torchvision.models import video
 
         return getattr(video, self.builder)(weights=None)
@@ -82,6 +83,11 @@ class Architecture:
     def uses_keypoints(self) -> bool:
         """True for the skeleton networks: their input is keypoints, not pixels."""
         return self.kind == "skeleton"
+
+    @property
+    def uses_ball(self) -> bool:
+        """True for the skeleton networks that also read where the ball is near the player."""
+        return self.uses_keypoints and self.ball
 
     def precision(self, asked: str) -> str:
         """The precision to compute in when ``asked`` (``auto``, ``fp32``...): ``auto`` is fp32 for the
@@ -155,6 +161,18 @@ ARCHITECTURES: dict[str, Architecture] = {
             IMAGENET_MEAN,
             IMAGENET_STD,
             "temporal convolutions over the player's pose keypoints (learns from few labels; needs a pose model)",
+        ),
+        Architecture(
+            "skeleton-ball-tcn",
+            "skeleton",
+            "",
+            "",
+            "",
+            "",
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            "skeleton-tcn plus the ball's position near the player (needs a pose model and a ball detector)",
+            ball=True,
         ),
     )
 }

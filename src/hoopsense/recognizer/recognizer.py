@@ -18,13 +18,13 @@ from hoopsense.errors import ConfigError
 from hoopsense.recognizer.config import RecognizerConfig
 from hoopsense.recognizer.model import ARCHITECTURES, CheckpointMeta, load_checkpoint
 from hoopsense.recognizer.skeleton import keypoints_batch
-from hoopsense.recognizer.transforms import clips_to_tensor
+from hoopsense.recognizer.transforms import clips_to_tensor, crop_to_frame
 from hoopsense.recognizer.tubelets import Tubelet, TubeletConfig
 from hoopsense.recognizer.windows import WindowPrediction
 from hoopsense.weights import resolve
 
 if TYPE_CHECKING:
-    from hoopsense.detection.crop_pose import CropPose
+    from hoopsense.detection.crop_pose import CropBall, CropPose
 
 __all__ = ["Recognizer", "RecognizerConfig", "WindowPrediction"]
 
@@ -45,6 +45,9 @@ class Recognizer:
         self.dtype = pick_dtype(arch.precision(config.precision), self.device, inference=video)
         self.pose_weights = config.pose or self.meta.training.get("pose")
         self._crop_pose: CropPose | None = None
+        self.uses_ball = arch.uses_ball
+        self.ball_weights = (config.ball or self.meta.training.get("ball")) if self.uses_ball else None
+        self._crop_ball: CropBall | None = None
         self.keypoint_sources = {"detector": 0, "crops": 0}  # clips whose keypoints came from each
         # the skeleton network costs microseconds a clip: batches of 16 on the CPU too, to pay its call once
         self.batch_size = config.batch_size or (16 if self.device.type == "cuda" or self.uses_keypoints else 1)
@@ -135,7 +138,7 @@ class Recognizer:
         on 97.3% of player-frames; pass it as ``stride`` for the dense schedule. A stride longer than the
         span would leave frames that no clip covers, and is refused (:class:`ConfigError`).
         ``detector_keypoints``: the detector is a pose model; a skeleton recognizer (not fused with a pixel
-        one) then reads its keypoints and no crops are cut."""
+        one, and not looking for the ball in the crops) then reads its keypoints and no crops are cut."""
         meta: CheckpointMeta = self.meta
         clip_len = clip_len or meta.clip_len
         span = (clip_len - 1) * meta.frame_step + 1
@@ -152,7 +155,7 @@ class Recognizer:
             context=meta.context,
             resize=meta.resize,
             max_gap=max_gap,
-            cut_crops=not (detector_keypoints and self.uses_keypoints and self.partner is None),
+            cut_crops=not (detector_keypoints and self.uses_keypoints and not self.uses_ball and self.partner is None),
         )
 
     def crop_keypoints(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -170,13 +173,34 @@ class Recognizer:
             self._crop_pose = CropPose(str(self.pose_weights), device=str(self.device))
         return [self._crop_pose(list(clip)) for clip in clips]
 
-    def predict_keypoints(self, keypoints: Sequence[np.ndarray]) -> np.ndarray:
+    def crop_balls(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The ball ``(T, 3)`` (centre in crop pixels, confidence; zero where none) in each RGB uint8 crop
+        clip, from the ball detector (:attr:`ball_weights`, loaded on first use)."""
+        if self._crop_ball is None:
+            if not self.ball_weights:
+                raise ConfigError(
+                    f"{self.path.name} reads the ball and no ball detector is known for it; give one "
+                    f"(--ball yolo11n.pt)",
+                    field="RecognizerConfig.ball",
+                )
+            from hoopsense.detection.crop_pose import CropBall
+
+            self._crop_ball = CropBall(str(self.ball_weights), device=str(self.device))
+        return [self._crop_ball(list(clip)) for clip in clips]
+
+    def predict_keypoints(
+        self, keypoints: Sequence[np.ndarray], balls: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
         """Class probabilities float32 ``(N, C)`` of a skeleton checkpoint for raw keypoint clips ``(T, 17, 3)``
-        (x, y in any pixel frame, confidence)."""
+        (x, y in any pixel frame, confidence), and for ``skeleton-ball-tcn`` the ball of each ``(T, 3)``
+        (x, y in the same pixels as the clip's keypoints, confidence)."""
+        if self.uses_ball and balls is None:
+            raise ConfigError(f"{self.path.name} reads the ball: give the ball of every clip")
         out = []
         step = max(self.batch_size, 64)
         for i in range(0, len(keypoints), step):
-            x = keypoints_batch(list(keypoints[i : i + step])).to(self.device)
+            chunk = list(balls[i : i + step]) if self.uses_ball and balls is not None else None
+            x = keypoints_batch(list(keypoints[i : i + step]), chunk).to(self.device)
             with (
                 torch.inference_mode(),
                 torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32),
@@ -198,7 +222,9 @@ class Recognizer:
 
     def _own_clips(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         if self.uses_keypoints:
-            return self.predict_keypoints(self.crop_keypoints(clips))
+            return self.predict_keypoints(
+                self.crop_keypoints(clips), self.crop_balls(clips) if self.uses_ball else None
+            )
         out = []
         for i in range(0, len(clips), self.batch_size):
             x = clips_to_tensor(
@@ -242,7 +268,17 @@ class Recognizer:
             keypoints[i] = kp
         self.keypoint_sources["crops"] += len(missing)
         self.keypoint_sources["detector"] += len(tubelets) - len(missing)
-        return self.predict_keypoints(keypoints)  # type: ignore[arg-type]
+        balls = None
+        if self.uses_ball:  # found in the crops; mapped to frame pixels where the keypoints are in them
+            balls = self.crop_balls([t.crops for t in tubelets])
+            cut = set(missing)
+            for i, t in enumerate(tubelets):
+                if i not in cut:
+                    balls[i] = np.stack(
+                        [crop_to_frame(b, box, context=self.meta.context, size=t.crops.shape[1])
+                         for b, box in zip(balls[i], t.boxes)]
+                    )  # fmt: skip
+        return self.predict_keypoints(keypoints, balls)  # type: ignore[arg-type]
 
 
 class _OpenVinoNetwork:

@@ -27,6 +27,17 @@ def square_box(xyxy: Sequence[float], context: float) -> np.ndarray:
     return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
 
 
+def crop_to_frame(points: np.ndarray, xyxy: Sequence[float], *, context: float, size: int) -> np.ndarray:
+    """Points ``(..., 2+)`` (x, y in the pixels of the ``size`` x ``size`` crop that :func:`crop_square` cut
+    around ``xyxy``, then any further columns) -> the same points with x, y in frame pixels."""
+    sx1, sy1, sx2, _sy2 = square_box(xyxy, context)
+    side = max(1, int(round(sx2 - sx1)))
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., 0] = int(round(sx1)) + out[..., 0] * side / size
+    out[..., 1] = int(round(sy1)) + out[..., 1] * side / size
+    return out
+
+
 def crop_square(
     image: np.ndarray,
     xyxy: Sequence[float],

@@ -19,7 +19,7 @@ from hoopsense.cli_options import ANALYZE_FLAGS, add_analysis_options, analyze_o
 from hoopsense.errors import ConfigError
 from hoopsense.pipeline.options import AnalyzeOptions
 
-FILE_OPTIONS = ("detector", "recognizer", "fuse", "pose", "reid")
+FILE_OPTIONS = ("detector", "recognizer", "fuse", "pose", "ball", "reid")
 REID_WORDS = ("colour", "color", "off")
 
 

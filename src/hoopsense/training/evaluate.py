@@ -20,7 +20,7 @@ from hoopsense.outputs import atomic_folder, check_new_folder
 from hoopsense.recognizer.recognizer import Recognizer, RecognizerConfig
 from hoopsense.training.augment import sample_indices
 from hoopsense.training.formats import ClipSet
-from hoopsense.training.keypoints import extract_keypoints
+from hoopsense.training.keypoints import extract_ball, extract_keypoints
 from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
@@ -81,6 +81,7 @@ def evaluate(
     on_batch=None,
     pose: str | None = None,
     fuse: Path | None = None,
+    ball: str | None = None,
 ) -> EvalResult:
     out_dir = Path(out_dir)
     check_new_folder(out_dir)  # before the work, not only when writing
@@ -88,7 +89,13 @@ def evaluate(
         check_range("evaluate", "workers", 0, 64, value=workers)
     partner = None if fuse is None else str(fuse)
     config = RecognizerConfig(
-        str(checkpoint), device=device, batch_size=batch_size, precision="fp32", pose=pose, fuse=partner
+        str(checkpoint),
+        device=device,
+        batch_size=batch_size,
+        precision="fp32",
+        pose=pose,
+        ball=ball,
+        fuse=partner,
     )
     rec = Recognizer(config)
     meta = rec.meta
@@ -122,11 +129,19 @@ def _probabilities(
     if rec.uses_keypoints:
         if not rec.pose_weights:
             raise ConfigError(f"{rec.path} reads keypoints and names no pose model; give one with --pose")
-        found, _ = extract_keypoints(records, str(rec.pose_weights), mosaic=data.fit == "pad", device=device)
+        mosaic = data.fit == "pad"
+        found, _ = extract_keypoints(records, str(rec.pose_weights), mosaic=mosaic, device=device)
+        balls = None
+        if rec.uses_ball:
+            if not rec.ball_weights:
+                raise ConfigError(f"{rec.path} reads the ball and names no ball detector; give one with --ball")
+            balls, _ = extract_ball(records, str(rec.ball_weights), mosaic=mosaic, device=device)
         for start in range(0, len(records), 64):
             chunk = records[start : start + 64]
-            clips = [found[r.id][sample_indices(len(found[r.id]), meta.clip_len, meta.frame_step)] for r in chunk]
-            out.append(rec.predict_keypoints(clips))
+            picks = [sample_indices(len(found[r.id]), meta.clip_len, meta.frame_step) for r in chunk]
+            clips = [found[r.id][idx] for r, idx in zip(chunk, picks)]
+            ball_clips = None if balls is None else [balls[r.id][idx] for r, idx in zip(chunk, picks)]
+            out.append(rec.predict_keypoints(clips, ball_clips))
             if on_batch:
                 on_batch(start + len(chunk), len(records))
     else:

@@ -13,6 +13,11 @@ leaves only whole files.
 Player-crop datasets (SpaceJam, clips cut by hoopsense) are run through the
 pose model 16 crops at a time (:class:`~hoopsense.detection.crop_pose.CropPose`);
 whole-scene datasets (folder, UCF101) one frame at a time.
+
+The ball near the player (``skeleton-ball-tcn``) is found the same way by a
+detector with a ball class (:class:`~hoopsense.detection.crop_pose.CropBall`)
+and cached the same way, under the detector's own key: float32
+``(frames, 3)``, the ball's centre and confidence, zero where none was found.
 """
 
 from __future__ import annotations
@@ -40,8 +45,8 @@ from hoopsense.weights.cache import home_dir
 FOLDER = ".keypoints"
 
 
-def pose_key(weights: Path) -> str:
-    """``<stem>-<12 hex digits>``: the pose model's name and a hash of its content (a file, or every file of
+def model_key(weights: Path) -> str:
+    """``<stem>-<12 hex digits>``: a model's (pose model, ball detector) name and a hash of its content (a file, or every file of
     an OpenVINO folder)."""
     digest = hashlib.sha256()
     files = sorted(p for p in weights.rglob("*") if p.is_file()) if weights.is_dir() else [weights]
@@ -76,24 +81,29 @@ def _stamp(clip: Path) -> np.ndarray:
     return np.array([st.st_size, st.st_mtime_ns], np.int64)
 
 
-def load_cached(clip: Path, key: str) -> np.ndarray | None:
-    """The cached keypoints of ``clip``, or None when absent, unreadable or made from another version of it."""
+# what each cache holds: the array's name in the file, and its shape after the frame axis
+_KINDS = {"keypoints": (KEYPOINTS, 3), "ball": (3,)}
+
+
+def load_cached(clip: Path, key: str, kind: str = "keypoints") -> np.ndarray | None:
+    """The cached keypoints (or ``kind="ball"``: ball) of ``clip``, or None when absent, unreadable or made
+    from another version of it."""
     path = cache_file(clip, key)
     try:
         with np.load(path) as doc:
             if not np.array_equal(doc["stamp"], _stamp(clip)):
                 return None
-            kp = np.asarray(doc["keypoints"], np.float32)
+            found = np.asarray(doc[kind], np.float32)
     except (OSError, KeyError, ValueError, EOFError):
         return None
-    return kp if kp.ndim == 3 and kp.shape[1:] == (KEYPOINTS, 3) else None
+    return found if found.ndim == 1 + len(_KINDS[kind]) and found.shape[1:] == _KINDS[kind] else None
 
 
-def save_cached(clip: Path, key: str, keypoints: np.ndarray) -> Path | None:
-    """Cache the keypoints of ``clip``; returns the file, or None when it could not be written (the
-    keypoints are then extracted again next time)."""
+def save_cached(clip: Path, key: str, found: np.ndarray, kind: str = "keypoints") -> Path | None:
+    """Cache the keypoints (or ``kind="ball"``: ball) of ``clip``; returns the file, or None when it could
+    not be written (they are then extracted again next time)."""
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, keypoints=np.asarray(keypoints, np.float32), stamp=_stamp(clip))
+    np.savez_compressed(buffer, **{kind: np.asarray(found, np.float32)}, stamp=_stamp(clip))
     path = cache_file(clip, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,27 +125,53 @@ def extract_keypoints(
     """Keypoints ``(frames, 17, 3)`` of every clip by id, and the pose model's key; clips not cached yet
     are decoded and run through the pose model (loaded only then). ``mosaic``: the clips are player
     crops (see the module docstring)."""
-    weights = resolve(pose_weights, what="pose model")
-    key = pose_key(weights)
-    found: dict[str, np.ndarray] = {}
-    pose = None
-    for i, record in enumerate(records, start=1):
-        kp = load_cached(record.path, key)
-        if kp is None:
-            if pose is None:
-                from hoopsense.detection.crop_pose import CropPose
+    return _extract(records, pose_weights, "keypoints", mosaic=mosaic, device=device, on_clip=on_clip)
 
-                pose = CropPose(str(weights), device=device)
-            kp = pose(list(read_clip(record)), mosaic=mosaic)
-            save_cached(record.path, key, kp)
-        found[record.id] = kp
+
+def extract_ball(
+    records: Sequence[ClipRecord],
+    detector_weights: str,
+    *,
+    mosaic: bool = True,
+    device: str = "auto",
+    on_clip: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, np.ndarray], str]:
+    """The ball ``(frames, 3)`` in every clip by id, and the detector's key: as :func:`extract_keypoints`,
+    with a detector that has a ball class."""
+    return _extract(records, detector_weights, "ball", mosaic=mosaic, device=device, on_clip=on_clip)
+
+
+def _extract(
+    records: Sequence[ClipRecord],
+    weights_spec: str,
+    kind: str,
+    *,
+    mosaic: bool,
+    device: str,
+    on_clip: Callable[[int, int], None] | None,
+) -> tuple[dict[str, np.ndarray], str]:
+    weights = resolve(weights_spec, what="pose model" if kind == "keypoints" else "ball detector")
+    key = model_key(weights)
+    found: dict[str, np.ndarray] = {}
+    model = None
+    for i, record in enumerate(records, start=1):
+        got = load_cached(record.path, key, kind)
+        if got is None:
+            if model is None:
+                from hoopsense.detection.crop_pose import CropBall, CropPose
+
+                model = (CropPose if kind == "keypoints" else CropBall)(str(weights), device=device)
+            got = model(list(read_clip(record)), mosaic=mosaic)
+            save_cached(record.path, key, got, kind)
+        found[record.id] = got
         if on_clip:
             on_clip(i, len(records))
     return found, key
 
 
 class KeypointDataset(Dataset):
-    """Items are ``(keypoints, label)``: normalised float32 ``(T, 17, 3)`` tensors and an int.
+    """Items are ``(keypoints, label)``: normalised float32 ``(T, 17, 3)`` tensors (``(T, 18, 3)`` with
+    ``balls``, the ball of each clip by id) and an int.
 
     Clips are sampled from each clip's frames as :class:`~hoopsense.training.loader.ClipDataset` samples
     pixels (``clip_len`` frames every ``frame_step``; with ``augment`` a random start, mirror, rotation,
@@ -150,9 +186,11 @@ class KeypointDataset(Dataset):
         frame_step: int,
         augment: Augment | None = None,
         seed: int = 0,
+        balls: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.records = list(records)
         self.keypoints = keypoints
+        self.balls = balls
         self.clip_len, self.frame_step = clip_len, frame_step
         self.augment = augment
         self.seed = seed
@@ -167,7 +205,7 @@ class KeypointDataset(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, i)) if self.augment is not None else None
         jitter = self.augment.jitter_frames if self.augment is not None else 0
         idx = sample_indices(len(kp), self.clip_len, self.frame_step, rng=rng, jitter=jitter)
-        clip = normalise_keypoints(kp[idx])
+        clip = normalise_keypoints(kp[idx], None if self.balls is None else self.balls[record.id][idx])
         if self.augment is not None and rng is not None:
             a = self.augment
             clip = augment_keypoints(clip, rng, flip=a.flip, rotate_deg=a.rotate_deg, scale=a.scale)

@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from hoopsense.training import distributed
 from hoopsense.training.augment import Augment
 from hoopsense.training.bf16_guard import fp32_short_input_convs
 from hoopsense.training.formats import ClipSet
-from hoopsense.training.keypoints import KeypointDataset, extract_keypoints
+from hoopsense.training.keypoints import KeypointDataset, extract_ball, extract_keypoints
 from hoopsense.training.loader import (
     ClipDataset,
     ClipGeometry,
@@ -78,7 +79,8 @@ class TrainConfig:
     ``no_action`` when present). ``grad_clip``: largest gradient norm (0: no clipping).
     ``pose``: for a skeleton architecture, the pose model (a name or a local ``.pt`` or OpenVINO folder)
     whose keypoints are extracted from the clips once and cached beside them
-    (:mod:`hoopsense.training.keypoints`)."""
+    (:mod:`hoopsense.training.keypoints`); ``ball``: for ``skeleton-ball-tcn``, the detector (with a
+    ball class) that finds the ball in them, cached the same way."""
 
     architecture: str = "r2plus1d_18"
     epochs: int = 15
@@ -105,6 +107,7 @@ class TrainConfig:
     background: str | None = "auto"
     grad_clip: float = 200.0  # a safety net: fp32 R(2+1)D-18 on real clips measured 35-118
     pose: str = "yolo11n-pose.pt"  # the pose model whose keypoints a skeleton architecture learns from
+    ball: str = "yolo11n.pt"  # the detector that finds the ball for skeleton-ball-tcn
 
     def __post_init__(self) -> None:
         check_choice(self, "architecture", ARCHITECTURES)
@@ -136,6 +139,12 @@ class TrainResult:
     stopped_early: bool
     split: Split
     init: str
+
+
+def _recorded(weights: str) -> str:
+    """How a checkpoint names a model it was trained with: a local file by its full path, a name as it is."""
+    local = Path(weights).expanduser()
+    return str(local.resolve()) if local.exists() else weights
 
 
 def model_input(
@@ -203,13 +212,14 @@ def train(
     resume: bool = False,
     on_step: Callable[[int, int, int, float], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
-    on_keypoints: Callable[[int, int], None] | None = None,
+    on_keypoints: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
     """Fine-tune on ``data`` and write the best checkpoint to ``out`` (see the module docstring).
 
     Under torchrun, every process calls this with the same arguments; ``on_step`` (with this
     process's running loss) and ``on_epoch`` (with the shared record) are called in each;
-    ``on_keypoints(done, total)`` while a skeleton architecture's keypoints are extracted.
+    ``on_keypoints(kind, done, total)`` while a skeleton architecture's keypoints (``kind`` "keypoints")
+    or balls ("ball") are extracted.
     """
     with distributed.joined(config.device):
         return _train(data, config, Path(out), split_file, resume, on_step, on_epoch, on_keypoints)
@@ -223,7 +233,7 @@ def _train(
     resume: bool,
     on_step: Callable[[int, int, int, float], None] | None,
     on_epoch: Callable[[dict], None] | None,
-    on_keypoints: Callable[[int, int], None] | None = None,
+    on_keypoints: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
     ranks = distributed.current()
     with distributed.together():  # a failure in any process's set-up stops every process here
@@ -272,16 +282,24 @@ def _train(
         val_shard = distributed.shard_of(val_records, ranks)  # all of them for one process
         pose_info: dict[str, str] = {}
         if arch.uses_keypoints:
+            clips, mosaic = [*train_records, *val_shard], data.fit == "pad"
             keypoints, key = extract_keypoints(
-                [*train_records, *val_shard], config.pose, mosaic=data.fit == "pad", device=config.device,
-                on_clip=on_keypoints,
+                clips, config.pose, mosaic=mosaic, device=config.device,
+                on_clip=partial(on_keypoints, "keypoints") if on_keypoints else None,
             )  # fmt: skip
-            local = Path(config.pose).expanduser()  # a local file is recorded by its full path, a name as it is
-            pose_info = {"pose": str(local.resolve()) if local.exists() else config.pose, "pose_key": key}
+            pose_info = {"pose": _recorded(config.pose), "pose_key": key}
+            balls = None
+            if arch.uses_ball:
+                balls, key = extract_ball(
+                    clips, config.ball, mosaic=mosaic, device=config.device,
+                    on_clip=partial(on_keypoints, "ball") if on_keypoints else None,
+                )  # fmt: skip
+                pose_info |= {"ball": _recorded(config.ball), "ball_key": key}
             train_set = KeypointDataset(
-                train_records, keypoints, config.clip_len, config.frame_step, augment=config.augment, seed=config.seed
-            )
-            val_set = KeypointDataset(val_shard, keypoints, config.clip_len, config.frame_step)
+                train_records, keypoints, config.clip_len, config.frame_step, augment=config.augment,
+                seed=config.seed, balls=balls,
+            )  # fmt: skip
+            val_set = KeypointDataset(val_shard, keypoints, config.clip_len, config.frame_step, balls=balls)
             workers = 0  # in memory: worker processes would only add their start-up
         else:
             train_set = ClipDataset(train_records, geometry, augment=config.augment, seed=config.seed)
