@@ -249,7 +249,7 @@ def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, tra
     out = tmp_path / "s.pt"
     run = hoopsense("train", copy, "--out", out, "--epochs", "2", "--arch", "skeleton-tcn", "--pose", pose, *TINY)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "keypoints of 20 clips from" in run.stdout and "warning" not in run.stderr  # no pretrained: no warning
+    assert "keypoints in 20 clips from" in run.stdout and "warning" not in run.stderr  # no pretrained: no warning
     meta, _ = read_checkpoint(out)
     assert meta.architecture == "skeleton-tcn" and meta.training["pose"] == str(pose.resolve())
     assert meta.training["init"] == "random (no pretrained weights exist)"
@@ -271,3 +271,32 @@ def test_skeleton_trains_inspects_and_evaluates_with_a_real_pose_model(data, tra
     bad = tmp_path / "bad.pt"
     run = hoopsense("train", copy, "--out", bad, "--epochs", "1", "--arch", "skeleton-tcn", "--pose", out, *TINY)
     assert run.returncode == 1 and "Traceback" not in run.stderr and not bad.exists()
+
+
+def test_skeleton_with_the_ball_trains_inspects_and_evaluates_with_a_real_detector(data, tmp_path):
+    from conftest import ASSETS, need_asset
+
+    pose = need_asset(ASSETS / "pose" / "yolov8n-pose_int8_openvino_model")
+    detector = need_asset(ASSETS / "detector" / "yolov8n_int8_openvino_model")
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    out = tmp_path / "b.pt"
+    argv = ["--epochs", "2", "--arch", "skeleton-ball-tcn", "--pose", pose, *TINY]
+    run = hoopsense("train", copy, "--out", out, "--ball", detector, *argv)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "keypoints in 20 clips from" in run.stdout and "the ball in 20 clips from" in run.stdout
+    meta, _ = read_checkpoint(out)
+    assert meta.architecture == "skeleton-ball-tcn" and meta.training["ball"] == str(detector.resolve())
+    caches = {p.parent.name for p in (copy / ".keypoints").glob("*/*.npz")}
+    assert len(caches) == 2 and any(c.startswith("yolov8n_int8-") for c in caches)  # the ball's own cache
+    assert len(list((copy / ".keypoints").glob("*/*.npz"))) == 40
+    run = hoopsense("inspect", out)
+    assert run.returncode == 0 and "near the player, from detector" in run.stdout
+    run = hoopsense("evaluate", out, copy, "--out", tmp_path / "ev", "--subset", "val")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["clips"] == meta.training["clips_val"]
+    # a detector with no ball class is one clear line, and nothing is written
+    bad = tmp_path / "bad.pt"
+    run = hoopsense("train", copy, "--out", bad, "--ball", pose, *argv)
+    assert run.returncode == 1 and "no ball class" in run.stderr and "Traceback" not in run.stderr
+    assert not bad.exists()

@@ -179,3 +179,36 @@ def test_skeleton_recognizer_reads_the_pose_detectors_keypoints_or_finds_them_in
     assert rec["keypoints"]["from_crops"] == rec["clips_classified"] and rec["keypoints"]["from_detector"] == 0
     assert rec["crops_cut"] is True
     assert rec["keypoints"]["pose_model"] == str(pose)
+
+
+def test_a_ball_recognizer_finds_the_ball_in_the_crops_beside_the_pose_detectors_keypoints(tmp_path):
+    import torch
+
+    from hoopsense.recognizer.model import CheckpointMeta, build_model, save_checkpoint
+
+    video = need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4")
+    pose, detector = need_asset(POSE), need_asset(ONNX_DETECTOR)
+    torch.manual_seed(0)
+    meta = CheckpointMeta(
+        "skeleton-ball-tcn",
+        ("dribble", "shoot", "pass"),
+        clip_len=8,
+        training={"pose": str(pose), "ball": str(detector)},
+    )
+    ckpt = save_checkpoint(tmp_path / "ball.pt", build_model("skeleton-ball-tcn", 3), meta)
+    out = tmp_path / "pose" / "nba.mp4"
+    argv = ["analyze", str(video), "--out", str(out), "--detector", str(pose), "--recognizer", str(ckpt)]
+    assert main([*argv, "--end", "1.5", "--no-video", "--quiet"]) == 0
+    rec = json.loads((out.parent / "nba.run.json").read_text())["recognizer"]
+    assert rec["architecture"] == "skeleton-ball-tcn" and rec["clips_classified"] > 20
+    # the keypoints came with the detections, the ball from the crops (which had to be cut for it)
+    assert rec["keypoints"]["from_detector"] == rec["clips_classified"] and rec["keypoints"]["from_crops"] == 0
+    assert rec["crops_cut"] is True and rec["keypoints"]["ball_model"] == str(detector)
+    assert 0 <= rec["keypoints"]["clips_with_ball"] <= rec["clips_classified"]
+    print(f"\nball found in {rec['keypoints']['clips_with_ball']} of {rec['clips_classified']} clips")
+    events = list(csv.DictReader((out.parent / "nba.timeline.csv").open()))
+    assert events and {e["action"] for e in events} <= {"dribble", "shoot", "pass"}
+    # a ball detector with no ball class is refused with one line, and no output is left behind
+    bad = tmp_path / "bad" / "nba.mp4"
+    code = main([*argv[:3], str(bad), *argv[4:], "--ball", str(pose), "--end", "0.5", "--no-video", "--quiet"])
+    assert code != 0 and not bad.parent.exists()

@@ -162,7 +162,8 @@ class _Actions:
             "frames_with_provisional_labels": result.provisional_frames,
             **({"keypoints": {"from_detector": rec.keypoint_sources["detector"],
                               "from_crops": rec.keypoint_sources["crops"], "pose_model": rec.pose_weights,
-                              "ball_model": rec.ball_weights}}
+                              "ball_model": rec.ball_weights,
+                              **({"clips_with_ball": rec.clips_with_ball} if rec.uses_ball else {})}}
                if rec.uses_keypoints else {}),
             **({"fused_with": str(rec.partner.path)} if rec.partner is not None else {}),
         }  # fmt: skip

@@ -48,6 +48,7 @@ class Recognizer:
         self.uses_ball = arch.uses_ball
         self.ball_weights = (config.ball or self.meta.training.get("ball")) if self.uses_ball else None
         self._crop_ball: CropBall | None = None
+        self.clips_with_ball = 0  # clips in which the ball detector found a ball in at least one frame
         self.keypoint_sources = {"detector": 0, "crops": 0}  # clips whose keypoints came from each
         # the skeleton network costs microseconds a clip: batches of 16 on the CPU too, to pay its call once
         self.batch_size = config.batch_size or (16 if self.device.type == "cuda" or self.uses_keypoints else 1)
@@ -186,7 +187,9 @@ class Recognizer:
             from hoopsense.detection.crop_pose import CropBall
 
             self._crop_ball = CropBall(str(self.ball_weights), device=str(self.device))
-        return [self._crop_ball(list(clip)) for clip in clips]
+        found = [self._crop_ball(list(clip)) for clip in clips]
+        self.clips_with_ball += sum(bool((b[:, 2] > 0).any()) for b in found)
+        return found
 
     def predict_keypoints(
         self, keypoints: Sequence[np.ndarray], balls: Sequence[np.ndarray] | None = None
