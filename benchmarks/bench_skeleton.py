@@ -9,6 +9,8 @@
    - the int8 YOLOv8n detector (OpenVINO, like the pose model), tracking only;
    - the int8 YOLOv8n-pose model as the detector, tracking only;
    - the pose model as the detector with the skeleton recognizer;
+   - the same with ``skeleton-ball-tcn`` (crops are cut, and the int8
+     detector looks for the ball in them, 16 crops to a picture);
    - the int8 YOLOv8n detector with R(2+1)D-18 (the default recognizer).
    Printed: fps, and the recognizer's cost over its tracking-only run.
 
@@ -38,7 +40,7 @@ def make_checkpoint(path: Path, arch: str) -> Path:
     from hoopsense.recognizer.model import CheckpointMeta, build_model, save_checkpoint
 
     torch.manual_seed(0)
-    training = {"pose": str(POSE)} if arch.startswith("skeleton") else {}
+    training = {"pose": str(POSE), "ball": str(DETECTOR)} if arch.startswith("skeleton") else {}
     meta = CheckpointMeta(arch, LABELS, background="nothing", training=training)
     return save_checkpoint(path, build_model(arch, len(LABELS)), meta)
 
@@ -108,6 +110,7 @@ def main() -> None:
     seconds = args.seconds or 1e6
     with tempfile.TemporaryDirectory() as tmp:
         skeleton = str(make_checkpoint(Path(tmp) / "skeleton.pt", "skeleton-tcn"))
+        ball = str(make_checkpoint(Path(tmp) / "skeleton-ball.pt", "skeleton-ball-tcn"))
         video = str(make_checkpoint(Path(tmp) / "r2plus1d.pt", "r2plus1d_18"))
         clips = run_child(__file__, "clips", skeleton, video)
         print("ms per player-clip (16 frames)")
@@ -119,6 +122,7 @@ def main() -> None:
             "detector, tracking only": (str(DETECTOR), ""),
             "pose model, tracking only": (str(POSE), ""),
             "pose model + skeleton-tcn": (str(POSE), skeleton),
+            "pose model + skeleton-ball": (str(POSE), ball),
             "detector + r2plus1d_18": (str(DETECTOR), video),
         }
         res = {name: run_child(__file__, "analyze", det, ckpt, str(seconds)) for name, (det, ckpt) in runs.items()}
@@ -127,9 +131,11 @@ def main() -> None:
         print(f"  {name:28} {r['fps']:6.2f} fps  {r['wall_s']:6.1f} s")
     pose_cost = res["pose model, tracking only"]["wall_s"] / res["detector, tracking only"]["wall_s"] - 1
     skel_cost = res["pose model + skeleton-tcn"]["wall_s"] / res["pose model, tracking only"]["wall_s"] - 1
+    ball_cost = res["pose model + skeleton-ball"]["wall_s"] / res["pose model, tracking only"]["wall_s"] - 1
     r21d_cost = res["detector + r2plus1d_18"]["wall_s"] / res["detector, tracking only"]["wall_s"] - 1
     print(f"  pose model against the detector:            {100 * pose_cost:+.1f}% time")
     print(f"  skeleton recognition over its tracking run: {100 * skel_cost:+.1f}% time")
+    print(f"  skeleton + ball (crops cut, ball detector): {100 * ball_cost:+.1f}% time")
     print(f"  R(2+1)D recognition over its tracking run:  {100 * r21d_cost:+.1f}% time")
 
 
