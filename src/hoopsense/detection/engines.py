@@ -10,9 +10,11 @@ a 2-core CPU:
   never is;
 * an OpenVINO folder (``*_openvino_model/``): OpenVINO, on its ``.xml`` (the
   int8 YOLOv8n folder runs in about 24 ms a frame);
-* an ``.onnx`` file: ONNX Runtime, its reference runtime (the dynamically
-  quantised int8 YOLOv8n ran in about 75 ms a frame there and about 95 ms in
-  OpenVINO; ``backend="openvino"`` still reads it).
+* an ``.onnx`` file: ONNX Runtime, its reference runtime; a dynamically
+  quantised one (``ConvInteger``) is first rewritten once into float
+  convolutions with its own dequantised weights (:mod:`~hoopsense.detection.dequantize`:
+  the int8 YOLOv8n ran in about 134 ms a frame as it is and 48 ms so);
+  ``backend="openvino"`` still reads the file itself.
 
 Why not Ultralytics' own predictor: its generic post-processing thresholds all
 80 COCO classes (``--conf 0.05`` then cost tens of milliseconds a frame) and it
@@ -224,6 +226,7 @@ class OnnxRuntimeYolo:
     def __init__(self, source: Path, *, imgsz: int) -> None:
         import onnxruntime as ort
 
+        self.source = source
         try:
             self._session = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types with long texts

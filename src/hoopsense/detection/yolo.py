@@ -30,7 +30,7 @@ from hoopsense.detection.engines import (
     openvino_source,
 )
 from hoopsense.devices import openvino_available, pick_device
-from hoopsense.errors import ConfigError, WeightsError, first_line
+from hoopsense.errors import ConfigError, OutputError, WeightsError, first_line
 from hoopsense.weights import resolve
 
 
@@ -118,7 +118,7 @@ class YoloDetector:
                 raise ConfigError(
                     f"detector backend onnxruntime needs an .onnx file, not {weights}", field="DetectorConfig.backend"
                 )
-            return OnnxRuntimeYolo(weights, imgsz=self.config.imgsz)
+            return OnnxRuntimeYolo(_float_copy(weights), imgsz=self.config.imgsz)
         if not openvino_available():
             if wanted == "auto":
                 return None
@@ -228,3 +228,14 @@ class YoloDetector:
             class_id=class_id,
             data=data,
         )
+
+
+def _float_copy(weights: Path) -> Path:
+    """The ``.onnx`` file ONNX Runtime should run for ``weights``: its float rewrite when it is dynamically
+    quantised (see :mod:`hoopsense.detection.dequantize`), else the file itself."""
+    from hoopsense.detection.dequantize import dequantized
+
+    try:
+        return dequantized(weights) or weights
+    except (OSError, OutputError):  # nowhere to keep the rewrite: run the file as it is
+        return weights
