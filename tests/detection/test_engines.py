@@ -4,6 +4,7 @@ Ultralytics' predictor on real frames, and the cached OpenVINO export of ``.pt``
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -118,9 +119,9 @@ def test_openvino_path_gives_ultralytics_boxes_on_real_frames():
 def test_onnxruntime_engine_gives_ultralytics_boxes_on_real_frames():
     weights = str(need_asset(ONNX_DETECTOR))
     frames = _nba_frames(6)
-    ours = YoloDetector(DetectorConfig(weights=weights, device="cpu"))
+    ours = YoloDetector(DetectorConfig(weights=weights, device="cpu", backend="onnxruntime"))
     theirs = YoloDetector(DetectorConfig(weights=weights, device="cpu", backend="ultralytics"))
-    assert ours.backend == "onnxruntime"  # auto: an .onnx file runs in ONNX Runtime
+    assert ours.backend == "onnxruntime" and ours._engine.source == Path(weights)  # the file as it is
     a, b = ours.detect(frames, bgr=True), theirs.detect(frames, bgr=True)
     assert sum(len(d) for d in a) > 30
     for x, y in zip(a, b):  # same runtime, same letterbox, same decoding rules: the same boxes
@@ -211,6 +212,7 @@ def test_engines_are_refused_where_they_cannot_run(monkeypatch):
     monkeypatch.setattr(yolo, "openvino_available", lambda: False)
     with pytest.raises(ConfigError, match="needs the openvino package"):
         YoloDetector(DetectorConfig(weights=str(need_asset(ONNX_DETECTOR)), device="cpu", backend="openvino"))
+    # auto: the int8 .onnx file's float rewrite, in ONNX Runtime without OpenVINO
     assert YoloDetector(DetectorConfig(weights=str(ONNX_DETECTOR), device="cpu")).backend == "onnxruntime"
 
 

@@ -103,8 +103,10 @@ class YoloDetector:
         return self._engine.name if self._engine is not None else "ultralytics"
 
     def _load_engine(self) -> OpenVinoYolo | OnnxRuntimeYolo | None:
-        """The engine the config asks for; ``auto`` on the CPU: ONNX Runtime for an ``.onnx`` file,
-        OpenVINO (when installed) for a ``.pt`` or an OpenVINO folder. None: Ultralytics' predictor."""
+        """The engine the config asks for; ``auto`` on the CPU: for an ``.onnx`` file, ONNX Runtime, or
+        OpenVINO (when installed) on its float rewrite when it is dynamically quantised; OpenVINO for a
+        ``.pt`` or an OpenVINO folder. None: Ultralytics' predictor. ``onnxruntime`` and ``openvino``
+        run an ``.onnx`` file as it is."""
         wanted, weights, onnx = self.config.backend, self.weights_path, self._onnx
         if wanted == "ultralytics" or (wanted == "auto" and self.device != "cpu"):
             return None
@@ -113,12 +115,17 @@ class YoloDetector:
                 f"detector backend {wanted} runs on the CPU, not {self.device}; use --device cpu or backend auto",
                 field="DetectorConfig.backend",
             )
-        if wanted == "onnxruntime" or (wanted == "auto" and onnx):
+        if wanted == "auto" and onnx:
+            source = _float_copy(weights)
+            if source != weights and openvino_available():
+                return OpenVinoYolo(source, imgsz=self.config.imgsz)
+            return OnnxRuntimeYolo(source, imgsz=self.config.imgsz)
+        if wanted == "onnxruntime":
             if not onnx:
                 raise ConfigError(
                     f"detector backend onnxruntime needs an .onnx file, not {weights}", field="DetectorConfig.backend"
                 )
-            return OnnxRuntimeYolo(_float_copy(weights), imgsz=self.config.imgsz)
+            return OnnxRuntimeYolo(weights, imgsz=self.config.imgsz)
         if not openvino_available():
             if wanted == "auto":
                 return None
@@ -231,8 +238,8 @@ class YoloDetector:
 
 
 def _float_copy(weights: Path) -> Path:
-    """The ``.onnx`` file ONNX Runtime should run for ``weights``: its float rewrite when it is dynamically
-    quantised (see :mod:`hoopsense.detection.dequantize`), else the file itself."""
+    """The ``.onnx`` file to run for ``weights``: its float rewrite when it is dynamically quantised (see
+    :mod:`hoopsense.detection.dequantize`), else the file itself."""
     from hoopsense.detection.dequantize import dequantized
 
     try:
