@@ -105,20 +105,61 @@ def test_the_int8_detector_finds_the_same_players_after_the_rewrite(tmp_path):
     matched = total = 0
     for frame in frames:
         a, b = ours.detect([frame])[0], raw.detect([frame])[0]
-        a, b = a[a.class_id == PERSON], b[b.class_id == PERSON]
+        a, b = a[a.class_id == PERSON], b[(b.class_id == PERSON) & (b.confidence >= 0.4)]  # beyond borderline
         total += len(b)
-        for box in b.xyxy:
-            if len(a):
-                x1 = np.maximum(a.xyxy[:, 0], box[0])
-                y1 = np.maximum(a.xyxy[:, 1], box[1])
-                x2 = np.minimum(a.xyxy[:, 2], box[2])
-                y2 = np.minimum(a.xyxy[:, 3], box[3])
-                inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-                union = (
-                    (a.xyxy[:, 2] - a.xyxy[:, 0]) * (a.xyxy[:, 3] - a.xyxy[:, 1])
-                    + (box[2] - box[0]) * (box[3] - box[1])
-                    - inter
-                )
-                matched += int((inter / union).max() > 0.8)
-        assert len(a) >= len(b) - 1, (len(a), len(b))  # the float activations lose no player
-    assert total >= 20 and matched >= 0.85 * total, (matched, total)
+        matched += sum(_best_iou(box, a.xyxy) > 0.8 for box in b.xyxy)
+    assert total >= 15 and matched >= 0.9 * total, (matched, total)
+
+
+def test_the_head_is_resized_for_wide_frames_with_the_anchors_it_would_have(tmp_path):
+    from onnx import numpy_helper as nh
+
+    from hoopsense.detection.dequantize import anchors, resize
+
+    weights = need_asset(ONNX_DETECTOR)
+    base = dequantized(weights, export_dir=tmp_path)
+    model = onnx.load(str(base))
+    # the anchor table baked into the 640x640 export is exactly what anchors() computes for 640x640
+    tables = [nh.to_array(t) for t in model.graph.initializer if nh.to_array(t).shape == (1, 2, 8400)]
+    points, strides = anchors(640, 640)
+    assert tables and all(np.array_equal(t[0], points) for t in tables) and strides.shape == (8400,)
+    wide = dequantized(weights, size=(384, 640), export_dir=tmp_path)
+    assert wide is not None and wide.name.endswith(".384x640.dequantized.onnx")
+    session = ort.InferenceSession(str(wide), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, 384, 640]
+    out = session.run(None, {"images": np.zeros((1, 3, 384, 640), np.float32)})[0]
+    assert out.shape == (1, 84, 80 * 48 + 40 * 24 + 20 * 12)
+    # a network without a YOLO anchor table is not resized, and left untouched
+    plain = onnx.load(str(_float_conv_model(tmp_path / "plain.onnx")))
+    before = plain.SerializeToString()
+    assert resize(plain, 384, 640) is False and plain.SerializeToString() == before
+
+
+def test_a_wide_frame_runs_at_384x640_and_finds_the_players_of_the_square_input(tmp_path):
+    from hoopsense.detection.base import PERSON, DetectorConfig
+    from hoopsense.detection.yolo import YoloDetector
+    from hoopsense.video import read_frames
+
+    weights = need_asset(ONNX_DETECTOR)
+    frames = read_frames(need_asset(FOOTAGE / "nba_broadcast_wide_854x480.mp4"), max_frames=60)[::10]
+    wide = YoloDetector(DetectorConfig(weights=str(weights), conf=0.25, device="cpu"))
+    square = YoloDetector(DetectorConfig(weights=str(weights), conf=0.25, device="cpu"))
+    square._engine._sized = None  # the rewrite at the file's own 640x640
+    assert wide._engine.input_shape(480, 854) == (384, 640) and square._engine.input_shape(480, 854) == (640, 640)
+    matched = total = 0
+    for frame in frames:
+        a, b = wide.detect([frame])[0], square.detect([frame])[0]
+        a, b = a[a.class_id == PERSON], b[(b.class_id == PERSON) & (b.confidence >= 0.4)]  # beyond borderline
+        total += len(b)
+        matched += sum(_best_iou(box, a.xyxy) > 0.8 for box in b.xyxy)
+    assert total >= 30 and matched >= 0.9 * total, (matched, total)
+
+
+def _best_iou(box: np.ndarray, boxes: np.ndarray) -> float:
+    if not len(boxes):
+        return 0.0
+    x1, y1 = np.maximum(boxes[:, 0], box[0]), np.maximum(boxes[:, 1], box[1])
+    x2, y2 = np.minimum(boxes[:, 2], box[2]), np.minimum(boxes[:, 3], box[3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) + (box[2] - box[0]) * (box[3] - box[1])
+    return float((inter / (areas - inter)).max())

@@ -29,33 +29,43 @@ from hoopsense.outputs import atomic_write
 SUFFIX = ".dequantized.onnx"
 
 
-def dequantized_file(weights: Path, export_dir: Path | None = None) -> Path:
-    """Where the float copy of ``weights`` is kept: ``<stem>.<sha256[:12]>.dequantized.onnx`` in
-    ``export_dir`` (default: ``onnx/`` in the weights cache folder; nothing is written beside the
-    user's file)."""
+def dequantized_file(weights: Path, export_dir: Path | None = None, size: tuple[int, int] | None = None) -> Path:
+    """Where the float copy of ``weights`` is kept: ``<stem>.<sha256[:12]>.dequantized.onnx`` (with
+    ``size``, ``.<height>x<width>.dequantized.onnx``) in ``export_dir`` (default: ``onnx/`` in the
+    weights cache folder; nothing is written beside the user's file)."""
     from hoopsense.weights.cache import cache_dir, sha256_of
 
-    return (export_dir or cache_dir() / "onnx") / f"{weights.stem}.{sha256_of(weights)[:12]}{SUFFIX}"
+    sized = f".{size[0]}x{size[1]}" if size else ""
+    return (export_dir or cache_dir() / "onnx") / f"{weights.stem}.{sha256_of(weights)[:12]}{sized}{SUFFIX}"
 
 
-def dequantized(weights: Path, *, export_dir: Path | None = None) -> Path | None:
+def dequantized(weights: Path, *, size: tuple[int, int] | None = None, export_dir: Path | None = None) -> Path | None:
     """The float copy of the dynamically quantised ``.onnx`` ``weights`` (written now if missing), or None
-    when the model is not dynamically quantised or its pattern is not recognised (run it as it is)."""
-    target = dequantized_file(weights, export_dir)
+    when the model is not dynamically quantised or its pattern is not recognised (run it as it is).
+    ``size`` (height, width): the copy made for that input size (:func:`resize`); None when its head
+    cannot be resized."""
+    target = dequantized_file(weights, export_dir, size)
     if target.is_file():
         return target
     try:
         import onnx
     except ImportError:  # pragma: no cover - onnx is a dependency
         return None
-    try:
-        model = onnx.load(str(weights))
-    except Exception:  # not readable here: ONNX Runtime gives the clear error when it loads it
-        return None
-    if not any(node.op_type == "ConvInteger" for node in model.graph.node):
-        return None
-    if not rewrite(model):
-        return None
+    if size is not None:
+        base = dequantized(weights, export_dir=export_dir)
+        if base is None:
+            return None
+        model = onnx.load(str(base))
+        if not resize(model, *size):
+            return None
+    else:
+        try:
+            model = onnx.load(str(weights))
+        except Exception:  # not readable here: ONNX Runtime gives the clear error when it loads it
+            return None
+        if not any(node.op_type == "ConvInteger" for node in model.graph.node) or not rewrite(model):
+            return None
+    onnx.checker.check_model(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(target, "wb") as fh:
         fh.write(model.SerializeToString())
@@ -67,7 +77,6 @@ def rewrite(model: Any) -> bool:
     ONNX ``model`` by one float ``Conv`` on the unquantised input with the dequantised weights, and drop
     what no output needs any more. Returns False (``model`` untouched) if any ``ConvInteger`` does not
     follow the pattern."""
-    import onnx
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -137,5 +146,62 @@ def rewrite(model: Any) -> bool:
     graph.node.extend(alive)
     del graph.initializer[:]
     graph.initializer.extend(kept_initial)
-    onnx.checker.check_model(model)
+    return True
+
+
+LEVELS = (8, 16, 32)  # the strides of YOLOv8/11's three detection levels
+
+
+def anchors(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The anchor points ``(2, N)`` (cell centres, in cells) and strides ``(N,)`` of a YOLOv8/11 head for an
+    input of ``height`` x ``width``, in the order of its output (level by level, row by row)."""
+    points, strides = [], []
+    for stride in LEVELS:
+        h, w = height // stride, width // stride
+        ys, xs = np.meshgrid(np.arange(h, dtype=np.float32) + 0.5, np.arange(w, dtype=np.float32) + 0.5, indexing="ij")
+        points.append(np.stack([xs.ravel(), ys.ravel()]))
+        strides.append(np.full(h * w, stride, np.float32))
+    return np.concatenate(points, axis=1), np.concatenate(strides)
+
+
+def resize(model: Any, height: int, width: int) -> bool:
+    """Make, in place, the fixed-size YOLO ONNX ``model`` take ``height`` x ``width`` inputs (multiples of
+    32): its baked anchor points, strides and anchor counts are recomputed for that size. Returns False
+    (``model`` untouched) when its constants are not the anchors this function would compute for its own
+    size (not a head it knows)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or height % 32 or width % 32 or not all(d.dim_value for d in dims[2:]):
+        return False
+    own_points, own_strides = anchors(dims[2].dim_value, dims[3].dim_value)
+    count = own_points.shape[1]
+    new_points, new_strides = anchors(height, width)
+    tensors = list(graph.initializer) + [
+        n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute
+    ]
+    changes = []
+    for tensor in tensors:
+        value = numpy_helper.to_array(tensor)
+        if value.shape == (1, 2, count):
+            if not np.allclose(value[0], own_points):
+                return False
+            changes.append((tensor, new_points[None].astype(value.dtype)))
+        elif value.shape == (1, count):
+            if not np.allclose(value[0], own_strides):
+                return False
+            changes.append((tensor, new_strides[None].astype(value.dtype)))
+        elif value.dtype == np.int64 and value.ndim == 1 and count in value.tolist():  # a Reshape's target
+            changes.append((tensor, np.where(value == count, new_points.shape[1], value).astype(np.int64)))
+    if sum(value.shape[-1] == new_points.shape[1] and value.ndim == 3 for _, value in changes) < 1:
+        return False  # no anchor table found: not a YOLOv8/11 head
+    for tensor, value in changes:
+        tensor.CopyFrom(numpy_helper.from_array(value, tensor.name))
+    dims[2].dim_value, dims[3].dim_value = height, width
+    del graph.value_info[:]  # shapes inferred for the old size
+    for out in graph.output:
+        for dim in out.type.tensor_type.shape.dim:
+            if dim.dim_value == count:
+                dim.dim_value = new_points.shape[1]
     return True

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -265,10 +265,15 @@ class OpenVinoYolo:
 
     name = "openvino"
 
-    def __init__(self, source: Path, *, imgsz: int) -> None:
+    def __init__(self, source: Path, *, imgsz: int, sized: Callable[[int, int], Path | None] | None = None) -> None:
+        """``sized``: for a fixed-size model, where to read a copy of it made for another input (height,
+        width) (None where there is none): frames are then letterboxed to the smallest stride multiple
+        that holds them, as for a dynamic model, instead of to the model's own square."""
         import openvino as ov
 
         self.source = source
+        self._sized = sized
+        self._sources: dict[tuple[int, int], Path | None] = {}
         self._core = ov.Core()
         try:
             self._model = self._core.read_model(str(source))
@@ -284,6 +289,12 @@ class OpenVinoYolo:
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:
         """Network input (height, width) for a ``height`` x ``width`` frame."""
+        if self._sized is not None and self.fixed is not None:
+            shape = _input_shape(None, self.imgsz, height, width)
+            if shape not in self._sources:
+                self._sources[shape] = self._sized(*shape) if shape != self.fixed else self.source
+            if self._sources[shape] is not None:
+                return shape
         return _input_shape(self.fixed, self.imgsz, height, width)
 
     def _network(self, batch: int, shape: tuple[int, int]) -> Any:
@@ -292,12 +303,14 @@ class OpenVinoYolo:
         if key not in self._compiled:
             if len(self._compiled) >= 4:  # a few shapes at most (the last batch of a video is smaller)
                 self._compiled.pop(next(iter(self._compiled)))
+            sized = self._sources.get(shape)
+            model = self._core.read_model(str(sized)) if sized is not None and sized != self.source else self._model
             try:
-                self._model.reshape([batch, 3, *shape])
+                model.reshape([batch, 3, *shape])
                 # f32, not OpenVINO's bf16 default on CPUs that have bf16: with a YOLOv8n .pt on MOT17-02, bf16
                 # ran 15 ms a frame against 27 but lost 1.3 IDF1 points; f32 tracks exactly as PyTorch does
                 config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-                self._compiled[key] = self._core.compile_model(self._model, "CPU", config)
+                self._compiled[key] = self._core.compile_model(model, "CPU", config)
             except Exception:  # a graph with the batch size baked in: one frame at a time
                 if batch == 1:
                     raise
