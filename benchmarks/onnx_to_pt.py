@@ -8,8 +8,8 @@ with its scale and zero point, so its weights dequantise into a fused
 Ultralytics YOLOv8n exactly (to the int8 rounding of the weights). The script
 writes that model as a ``.pt`` and prints how many of its person boxes match
 those of the ONNX file on real frames, so benchmarks can compare hoopsense and
-``YOLO.track`` on the same real-weights ``.pt``. Needs the ``onnx`` package
-(``pip install onnx``; the benchmark's own need, not hoopsense's).
+``YOLO.track`` on the same real-weights ``.pt``. Uses the ``onnx`` package
+(a hoopsense dependency).
 
     python benchmarks/onnx_to_pt.py /tmp/yolov8n-from-onnx.pt
 """
