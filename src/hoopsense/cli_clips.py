@@ -95,6 +95,7 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--tracker", args.tracker != TrackerConfig().kind),
             ("--reid", args.reid is not None),
             ("--link-distance", args.link_distance is not None),
+            ("--split-distance", args.split_distance is not None),
             ("--teams", args.teams != "on"),
             ("--keep-referees", args.keep_referees),
         )

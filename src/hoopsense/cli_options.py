@@ -30,7 +30,10 @@ TRACKER = {
     "activation": "track_activation", "high_conf": "track_high", "min_iou": "track_iou", "lost_buffer": "lost_buffer",
     "min_height": "min_height", "min_track_frames": "min_track_frames", "court": "court", "kind": "tracker",
 }  # fmt: skip
-IDENTITY = {"reid": "reid", "link_distance": "link_distance", "keep_referees": "keep_referees", "device": "device"}
+IDENTITY = {
+    "reid": "reid", "link_distance": "link_distance", "split_distance": "split_distance",
+    "keep_referees": "keep_referees", "device": "device",
+}  # fmt: skip
 RECOGNIZER = {
     "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
     "compile": "compile", "pose": "pose", "ball": "ball", "fuse": "fuse",
@@ -65,6 +68,14 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
         type=finite_float,
         default=None,
         help="largest appearance distance to link a fragment to a player seen before (default: per embedder)",
+    )
+    p.add_argument(
+        "--split-distance",
+        type=finite_float,
+        default=None,
+        help="split a player's track when its appearance stays farther than this from his identity (the tracker "
+        "moved his ID onto someone else; 0.3 suits OSNet); off by default, as it also splits real players whose "
+        "look changes",
     )
     p.add_argument(
         "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"

@@ -118,3 +118,44 @@ def test_config_is_checked():
         LinkerConfig(max_distance=-1)
     with pytest.raises(ConfigError):
         LinkerConfig(samples_to_decide=0)
+
+
+def test_a_tracker_id_moved_onto_another_player_is_split_and_each_returns_to_his_own():
+    """The pick-and-roll: tracker 1 follows person 7, then (frame 30) jumps onto person 8 whose own tracker 2
+    was lost there; person 7 comes back as tracker 3 at frame 50."""
+    linker = Linker(LinkerConfig(split_distance=0.3))
+    frames = {f: [(1, 7), (2, 8)] for f in range(30)}
+    frames |= {f: [(1, 8)] for f in range(30, 70)}
+    frames |= {f: [(1, 8), (3, 7)] for f in range(50, 70)}
+    ids = run(linker, frames)
+    seven, eight = ids[0][1], ids[0][2]
+    assert seven != eight and linker.splits == 1
+    # the split takes split_samples (3) samples unlike person 7: frames 30-32 still show 7's identity
+    assert [ids[f][1] for f in (30, 31, 32)] == [seven] * 3
+    assert all(ids[f][1] == eight for f in range(33, 70))  # then tracker 1 is person 8 again
+    assert all(ids[f][3] == seven for f in range(50, 70))  # and person 7 takes his own identity back
+    assert len(linker.identities) == 2
+    # the samples of person 8 never entered person 7's gallery
+    gallery = np.stack(linker.identities[seven].gallery)
+    assert float(np.max(gallery @ look(8))) < 0.7
+
+
+def test_a_short_change_of_appearance_is_not_a_split_and_splitting_is_off_by_default():
+    rng = np.random.default_rng(1)
+    for config, splits in ((LinkerConfig(split_distance=0.3), 0), (LinkerConfig(), 0)):
+        linker = Linker(config)
+        for f in range(40):
+            fids = linker.observe(f, [1])
+            # two frames (an occlusion by person 8) in the middle of person 7's track: not three in a row
+            who = 8 if f in (20, 21) else 7
+            linker.add_samples(fids, look(who, 0.05, rng)[None])
+            linker.decide(linker.ready())
+        assert linker.splits == splits and len(linker.fragments) == 1
+    # without split_distance even a lasting change keeps the fragment (the linker before splitting existed)
+    linker = Linker()
+    ids = run(linker, {f: [(1, 7)] for f in range(20)} | {f: [(1, 8)] for f in range(20, 40)})
+    assert linker.splits == 0 and ids[0][1] == ids[39][1]
+    with pytest.raises(ConfigError):
+        LinkerConfig(split_distance=3)
+    with pytest.raises(ConfigError):
+        LinkerConfig(split_samples=0)

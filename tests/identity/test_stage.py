@@ -91,3 +91,33 @@ def test_gallery_keeps_the_largest_unoccluded_crop_of_each_identity():
     for pid in ids:
         data = stage.gallery.jpeg(pid)
         assert data is not None and data[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_with_split_distance_a_tracker_id_that_jumps_onto_another_player_is_split_in_the_outputs():
+    # tracker 1 follows red (0-19), then blue (20-49) at the same place; red comes back as tracker 5 at 35
+    script = []
+    for f in range(50):
+        people = [(RED if f < 20 else BLUE, 100, 1)]
+        if f >= 35:
+            people.append((RED, 400, 5))
+        script.append(people)
+    results = {}
+    for split in (None, 0.3):
+        stage = IdentityStage(IdentityConfig(teams=False, gallery=False, split_distance=split), fps=30,
+                              embedder=MeanColour())  # fmt: skip
+        frames = run(stage, script)
+        tracker1 = [int(fr.players.tracker_id[fr.players.xyxy[:, 0] < 300][0]) for fr in frames]
+        red_back = {int(p) for fr in frames for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x >= 300}
+        results[split] = (tracker1, red_back, stage.summary())
+    tracker1, red_back, summary = results[None]
+    assert len(set(tracker1)) == 1 and summary["split_fragments"] == 0  # blue wears red's identity to the end
+    assert red_back != {tracker1[0]}  # and red, back, cannot have his own
+    tracker1, red_back, summary = results[0.3]
+    red, blue = tracker1[0], tracker1[-1]
+    assert red != blue and summary["split_fragments"] == 1 and summary["split_distance"] == 0.3
+    # the split comes after three samples unlike red, one every 5 frames once decided (20, 25, 30): frames
+    # 20-30 still show red's identity, and from 31 on blue has his own
+    switch = tracker1.index(blue)
+    assert tracker1[:switch] == [red] * switch and tracker1[switch:] == [blue] * (50 - switch)
+    assert 21 <= switch <= 35, switch
+    assert red_back == {red}  # red, back under tracker 5, is red again

@@ -20,6 +20,13 @@ a person seen before (then it takes that person's identity) or somebody new.
 * A tracker ID that reappears after its identity was given to another fragment
   (the tracker re-found a track that the linker had already retired) starts a
   new fragment, which is decided like any other.
+* A decided fragment whose samples stop looking like its identity (the
+  tracker moved its ID onto another player, as in a pick-and-roll) is split:
+  once ``split_samples`` samples in a row lie farther than ``split_distance``
+  from every stored embedding of the identity, the tracker ID continues as a
+  new fragment holding those samples, decided like any other but never
+  linked back to the identity it split from. The rows already written keep
+  the old identity; the samples in between do not enter its gallery.
 
 Pure bookkeeping on arrays: no images, no models.
 """
@@ -48,18 +55,26 @@ class LinkerConfig:
     * ``samples_to_decide``: appearance samples a fragment gathers before it
       is decided (it is decided earlier when its first frame must be released).
     * ``gallery_size``: embeddings kept per identity.
+    * ``split_distance``: a decided fragment whose ``split_samples`` latest
+      samples in a row are all farther than this from its identity is split
+      (None: never).
     """
 
     max_distance: float = 0.3
     margin: float = 0.03
     samples_to_decide: int = 5
     gallery_size: int = 32
+    split_distance: float | None = None
+    split_samples: int = 3
 
     def __post_init__(self) -> None:
         check_range(self, "max_distance", 0, 2)
         check_range(self, "margin", 0, 2)
         check_range(self, "samples_to_decide", 1, 1000)
         check_range(self, "gallery_size", 1, 100000)
+        if self.split_distance is not None:
+            check_range(self, "split_distance", 0, 2)
+        check_range(self, "split_samples", 1, 1000)
 
 
 @dataclass
@@ -72,6 +87,8 @@ class Fragment:
     last_frame: int
     samples: list[np.ndarray] = field(default_factory=list)
     identity: int | None = None
+    drift: list[np.ndarray] = field(default_factory=list)  # latest samples unlike its identity, in a row
+    split_from: int | None = None  # the identity this fragment split from: never a candidate for it
 
     def mean(self) -> np.ndarray | None:
         if not self.samples:
@@ -112,6 +129,7 @@ class Linker:
         self._next_fragment = 1
         self._next_identity = 1
         self.linked = 0  # fragments that took an earlier identity
+        self.splits = 0  # fragments split because their appearance changed
 
     # ------------------------------------------------------------------ per frame
     def observe(self, frame: int, tracker_ids: Sequence[int]) -> np.ndarray:
@@ -135,12 +153,23 @@ class Linker:
 
     def add_samples(self, fragment_ids: Sequence[int], embeddings: np.ndarray) -> None:
         """Appearance samples (rows of ``embeddings``, L2-normalised) of these fragments."""
+        limit = self.config.split_distance
         for fid, emb in zip(fragment_ids, embeddings, strict=True):
             frag = self.fragments[int(fid)]
+            emb = np.asarray(emb, dtype=np.float32)
             if frag.identity is None:
-                frag.samples.append(np.asarray(emb, dtype=np.float32))
-            else:
-                self.identities[frag.identity].add(emb, self.config.gallery_size)
+                frag.samples.append(emb)
+                continue
+            person = self.identities[frag.identity]
+            if limit is not None and person.gallery and 1.0 - float(np.max(np.stack(person.gallery) @ emb)) > limit:
+                frag.drift.append(emb)
+                if len(frag.drift) >= self.config.split_samples and self._current.get(frag.tracker_id) == frag.id:
+                    self._split(frag)
+                continue
+            for earlier in frag.drift:  # a passing occlusion, not another player: they were his after all
+                person.add(earlier, self.config.gallery_size)
+            frag.drift = []
+            person.add(emb, self.config.gallery_size)
 
     def ready(self) -> list[int]:
         """Undecided fragments with enough samples to be decided."""
@@ -188,8 +217,25 @@ class Linker:
         last = self.identities[frag.identity].fragments[-1]
         return last != frag.id
 
+    def _split(self, frag: Fragment) -> None:
+        """Close ``frag``: its tracker ID continues from the next frame as a new fragment holding the drifted
+        samples."""
+        new = Fragment(
+            self._next_fragment, frag.tracker_id, frag.last_frame + 1, frag.last_frame,
+            samples=frag.drift, split_from=frag.identity,
+        )  # fmt: skip
+        self._next_fragment += 1
+        frag.drift = []
+        self.fragments[new.id] = new
+        self._current[frag.tracker_id] = new.id
+        self.splits += 1
+
     def _candidates(self, frag: Fragment) -> list[Identity]:
-        return [p for p in self.identities.values() if p.last_frame < frag.first_frame and p.gallery]
+        return [
+            p
+            for p in self.identities.values()
+            if p.last_frame < frag.first_frame and p.gallery and p.id != frag.split_from
+        ]
 
     def _best_candidate(self, frag: Fragment) -> tuple[int, float] | None:
         mean = frag.mean()
