@@ -90,7 +90,7 @@ def test_models_without_the_pattern_are_left_as_they_are(tmp_path):
 
 
 def test_the_int8_detector_finds_the_same_players_after_the_rewrite(tmp_path):
-    from hoopsense.detection.base import PERSON, DetectorConfig
+    from hoopsense.detection.base import DetectorConfig
     from hoopsense.detection.yolo import YoloDetector
     from hoopsense.video import read_frames
 
@@ -102,12 +102,7 @@ def test_the_int8_detector_finds_the_same_players_after_the_rewrite(tmp_path):
     assert source.name.endswith(".dequantized.onnx") and source.parent != weights.parent
     raw = YoloDetector(DetectorConfig(weights=str(weights), conf=0.25, device="cpu", backend="onnxruntime"))
     assert raw._engine.source == weights  # the int8 file as it is
-    matched = total = 0
-    for frame in frames:
-        a, b = ours.detect([frame])[0], raw.detect([frame])[0]
-        a, b = a[a.class_id == PERSON], b[(b.class_id == PERSON) & (b.confidence >= 0.4)]  # beyond borderline
-        total += len(b)
-        matched += sum(_best_iou(box, a.xyxy) > 0.8 for box in b.xyxy)
+    matched, total = _confident_players_found(ours, raw, frames)
     assert total >= 15 and matched >= 0.9 * total, (matched, total)
 
 
@@ -136,7 +131,7 @@ def test_the_head_is_resized_for_wide_frames_with_the_anchors_it_would_have(tmp_
 
 
 def test_a_wide_frame_runs_at_384x640_and_finds_the_players_of_the_square_input(tmp_path):
-    from hoopsense.detection.base import PERSON, DetectorConfig
+    from hoopsense.detection.base import DetectorConfig
     from hoopsense.detection.yolo import YoloDetector
     from hoopsense.video import read_frames
 
@@ -146,13 +141,22 @@ def test_a_wide_frame_runs_at_384x640_and_finds_the_players_of_the_square_input(
     square = YoloDetector(DetectorConfig(weights=str(weights), conf=0.25, device="cpu"))
     square._engine._sized = None  # the rewrite at the file's own 640x640
     assert wide._engine.input_shape(480, 854) == (384, 640) and square._engine.input_shape(480, 854) == (640, 640)
+    matched, total = _confident_players_found(wide, square, frames)
+    assert total >= 30 and matched >= 0.9 * total, (matched, total)
+
+
+def _confident_players_found(ours, reference, frames) -> tuple[int, int]:
+    """How many of ``reference``'s confident persons (score >= 0.4: beyond borderline) ``ours`` finds at
+    IoU > 0.8, and how many there are, over ``frames``."""
+    from hoopsense.detection.base import PERSON
+
     matched = total = 0
     for frame in frames:
-        a, b = wide.detect([frame])[0], square.detect([frame])[0]
-        a, b = a[a.class_id == PERSON], b[(b.class_id == PERSON) & (b.confidence >= 0.4)]  # beyond borderline
+        a, b = ours.detect([frame])[0], reference.detect([frame])[0]
+        a, b = a[a.class_id == PERSON], b[(b.class_id == PERSON) & (b.confidence >= 0.4)]
         total += len(b)
         matched += sum(_best_iou(box, a.xyxy) > 0.8 for box in b.xyxy)
-    assert total >= 30 and matched >= 0.9 * total, (matched, total)
+    return matched, total
 
 
 def _best_iou(box: np.ndarray, boxes: np.ndarray) -> float:

@@ -173,16 +173,22 @@ def skeleton_clip(cls: str, rng: np.random.Generator, frames: int = FRAMES) -> n
     return np.concatenate([xy, conf[..., None]], axis=2).astype(np.float32)
 
 
+def _stand_in(root: Path) -> Path:
+    """A tiny grey video to copy as every clip of a set whose keypoints are cached in advance."""
+    stand_in = root / "stand-in.mp4.tmp"
+    with VideoWriter(stand_in, 16, 16, 16, pixel_format="rgb24") as writer:
+        for _ in range(2):
+            writer.write(np.full((16, 16, 3), 128, np.uint8))
+    return stand_in
+
+
 def make_skeleton_dataset(
     root: Path, pose: Path, per_class: int = 60, *, seed: int = 0, shuffle_labels: bool = False
 ) -> Path:
     """A SpaceJam-format set in ``root`` (stand-in clips, ``annotation_dict.json``, ``labels_dict.json``)
     whose keypoints are cached as if ``pose`` had found them."""
     root.mkdir(parents=True)
-    stand_in = root / "stand-in.mp4.tmp"
-    with VideoWriter(stand_in, 16, 16, 16, pixel_format="rgb24") as writer:
-        for _ in range(2):
-            writer.write(np.full((16, 16, 3), 128, np.uint8))
+    stand_in = _stand_in(root)
     key = model_key(pose)
     rng = np.random.default_rng(seed)
     annotations: dict[str, int] = {}
@@ -295,10 +301,7 @@ def make_ball_dataset(root: Path, pose: Path, ball: Path, per_class: int = 40, s
     """As :func:`make_skeleton_dataset`, for :data:`BALL_CLASSES`, with the ball cached as if the detector
     ``ball`` had found it."""
     root.mkdir(parents=True)
-    stand_in = root / "stand-in.mp4.tmp"
-    with VideoWriter(stand_in, 16, 16, 16, pixel_format="rgb24") as writer:
-        for _ in range(2):
-            writer.write(np.full((16, 16, 3), 128, np.uint8))
+    stand_in = _stand_in(root)
     pose_key, ball_key = model_key(pose), model_key(ball)
     rng = np.random.default_rng(seed)
     annotations: dict[str, int] = {}

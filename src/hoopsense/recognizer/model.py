@@ -122,6 +122,10 @@ def _video(name: str, enum: str, description: str) -> Architecture:
     )
 
 
+def _skeleton(name: str, description: str, *, ball: bool = False) -> Architecture:
+    return Architecture(name, "skeleton", "", "", "", "", IMAGENET_MEAN, IMAGENET_STD, description, ball=ball)
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
@@ -151,26 +155,12 @@ ARCHITECTURES: dict[str, Architecture] = {
             "MobileNetV3-Small on each frame, then a GRU over time (fast, for CPU real time)",
             new_layers=("temporal", "fc"),
         ),
-        Architecture(
+        _skeleton(
             "skeleton-tcn",
-            "skeleton",
-            "",
-            "",
-            "",
-            "",
-            IMAGENET_MEAN,
-            IMAGENET_STD,
             "temporal convolutions over the player's pose keypoints (learns from few labels; needs a pose model)",
         ),
-        Architecture(
+        _skeleton(
             "skeleton-ball-tcn",
-            "skeleton",
-            "",
-            "",
-            "",
-            "",
-            IMAGENET_MEAN,
-            IMAGENET_STD,
             "skeleton-tcn plus the ball's position near the player (needs a pose model and a ball detector)",
             ball=True,
         ),

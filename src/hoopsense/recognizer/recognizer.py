@@ -163,33 +163,33 @@ class Recognizer:
         """Keypoints ``(T, 17, 3)`` of the player in each RGB uint8 crop clip, from the pose model
         (:attr:`pose_weights`, loaded on first use)."""
         if self._crop_pose is None:
-            if not self.pose_weights:
-                raise ConfigError(
-                    f"{self.path.name} reads keypoints and no pose model is known for it; give one "
-                    f"(--pose yolo11n-pose.pt) or use a pose model as the detector",
-                    field="RecognizerConfig.pose",
-                )
             from hoopsense.detection.crop_pose import CropPose
 
-            self._crop_pose = CropPose(str(self.pose_weights), device=str(self.device))
+            weights = self._crop_weights(self.pose_weights, "pose", "keypoints", "pose model", "yolo11n-pose.pt")
+            self._crop_pose = CropPose(weights, device=str(self.device))
         return [self._crop_pose(list(clip)) for clip in clips]
 
     def crop_balls(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The ball ``(T, 3)`` (centre in crop pixels, confidence; zero where none) in each RGB uint8 crop
         clip, from the ball detector (:attr:`ball_weights`, loaded on first use)."""
         if self._crop_ball is None:
-            if not self.ball_weights:
-                raise ConfigError(
-                    f"{self.path.name} reads the ball and no ball detector is known for it; give one "
-                    f"(--ball yolo11n.pt)",
-                    field="RecognizerConfig.ball",
-                )
             from hoopsense.detection.crop_pose import CropBall
 
-            self._crop_ball = CropBall(str(self.ball_weights), device=str(self.device))
+            weights = self._crop_weights(self.ball_weights, "ball", "the ball", "ball detector", "yolo11n.pt")
+            self._crop_ball = CropBall(weights, device=str(self.device))
         found = [self._crop_ball(list(clip)) for clip in clips]
         self.clips_with_ball += sum(bool((b[:, 2] > 0).any()) for b in found)
         return found
+
+    def _crop_weights(self, weights: object, option: str, reads: str, model: str, example: str) -> str:
+        """The weights of the model that looks at the crops, or one clear error naming the option to give."""
+        if not weights:
+            also = " or use a pose model as the detector" if option == "pose" else ""
+            raise ConfigError(
+                f"{self.path.name} reads {reads} and no {model} is known for it; give one (--{option} {example}){also}",
+                field=f"RecognizerConfig.{option}",
+            )
+        return str(weights)
 
     def predict_keypoints(
         self, keypoints: Sequence[np.ndarray], balls: Sequence[np.ndarray] | None = None
