@@ -217,6 +217,11 @@ class OsnetEmbedder:
             raise ConfigError(f"device {device}: onnxruntime runs on cpu or cuda here", field="OsnetEmbedder.device")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if not resolved.startswith("cuda"):
+            # one thread: the detector runs beside it in its own thread and keeps every core busy; two threads
+            # each fought it for the cores (analyze with OSNet on a 2-core CPU: NBA clip 13.4-13.8 s -> 10.1-10.3 s,
+            # 1080p gym clip 13.2-14.3 s -> 10.5-10.8 s, the same identities)
+            options.intra_op_num_threads = 1
         try:
             session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
