@@ -118,9 +118,9 @@ class YoloDetector:
             )
         if wanted == "auto" and onnx:
             source = _float_copy(weights)
-            if source != weights and openvino_available():
-                return OpenVinoYolo(source, imgsz=self.config.imgsz, sized=partial(_float_copy_sized, weights))
-            return OnnxRuntimeYolo(source, imgsz=self.config.imgsz)
+            if source is not None and openvino_available():
+                return OpenVinoYolo(source, imgsz=self.config.imgsz, sized=partial(_float_copy, weights))
+            return OnnxRuntimeYolo(source or weights, imgsz=self.config.imgsz)
         if wanted == "onnxruntime":
             if not onnx:
                 raise ConfigError(
@@ -238,23 +238,14 @@ class YoloDetector:
         )
 
 
-def _float_copy(weights: Path) -> Path:
-    """The ``.onnx`` file to run for ``weights``: its float rewrite when it is dynamically quantised (see
-    :mod:`hoopsense.detection.dequantize`), else the file itself."""
+def _float_copy(weights: Path, height: int | None = None, width: int | None = None) -> Path | None:
+    """The float rewrite of the dynamically quantised ``.onnx`` ``weights`` (see
+    :mod:`hoopsense.detection.dequantize`), made for ``height`` x ``width`` inputs when given (a 16:9 frame
+    fits 384x640, 40% fewer pixels than the file's own 640x640); None when there is none (the file is not
+    dynamically quantised, its head cannot be resized, or there is nowhere to keep the rewrite)."""
     from hoopsense.detection.dequantize import dequantized
 
     try:
-        return dequantized(weights) or weights
-    except (OSError, OutputError):  # nowhere to keep the rewrite: run the file as it is
-        return weights
-
-
-def _float_copy_sized(weights: Path, height: int, width: int) -> Path | None:
-    """The float rewrite of ``weights`` made for ``height`` x ``width`` inputs (a 16:9 frame fits 384x640,
-    40% fewer pixels than the file's own 640x640), or None when its head cannot be resized."""
-    from hoopsense.detection.dequantize import dequantized
-
-    try:
-        return dequantized(weights, size=(height, width))
+        return dequantized(weights, size=(height, width) if height and width else None)
     except (OSError, OutputError):
         return None
