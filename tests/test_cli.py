@@ -211,6 +211,39 @@ def test_ctrl_c_leaves_valid_partial_outputs(tmp_path, capsys, monkeypatch):
     assert run["partial"] is True and run["frames"] == 32
 
 
+def test_ctrl_c_during_a_frame_loses_no_frame_from_the_partial_video(tmp_path, capsys, monkeypatch):
+    """A real SIGINT while a frame is being drawn: that frame and those after it still agree.
+
+    The frames the tracker still holds are written out after Ctrl-C; a frame dropped in the
+    middle shifted every later video frame against its track rows.
+    """
+    import signal
+
+    from hoopsense.pipeline import analyze as analyze_module
+
+    draw = analyze_module.Renderer.draw
+    calls = []
+
+    def draw_then_ctrl_c(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 20:
+            signal.raise_signal(signal.SIGINT)
+        return draw(self, *args, **kwargs)
+
+    monkeypatch.setattr(analyze_module.Renderer, "draw", draw_then_ctrl_c)
+    src = make_video(tmp_path / "long.mp4", n_frames=60)
+    out = tmp_path / "game.mp4"
+    code = cli_with(ShapeDetector(batch_size=1))(
+        "analyze", src, "--out", out, "--min-track-frames", "1", "--det-batch-size", "1", "--quiet"
+    )
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    frames = probe(tmp_path / "game.partial.mp4").n_frames
+    assert 20 <= frames < 60
+    with open(tmp_path / "game.tracks.partial.csv") as fh:
+        rows = {int(r["frame"]) for r in csv.DictReader(fh)}
+    assert rows == set(range(min(rows), frames))  # the tracker confirms its first players after a frame or two
+
+
 def test_weights_list_and_version(capsys):
     assert run_cli("weights", "list") == 0
     out = capsys.readouterr().out

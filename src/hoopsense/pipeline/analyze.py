@@ -272,13 +272,10 @@ def _run(
                     colours[int(pid)] = team.colour if team is not None and team.name != "other" else NO_TEAM_COLOUR
             canvas = renderer.draw(item.image, item.players, labels, colours, skeletons=options.draw_pose)
             t = clock.add("render", t)
-        # a frame's video and its track rows go out together: Ctrl-C waits for both, so the partial
-        # files of an interrupted run hold the same frames
-        with ctrl_c_held():
-            if canvas is not None and writer is not None:
-                writer.write(canvas)
-                t = clock.add("encode", t)
-            tracks.write(item.index, item.time_s, item.players)
+        if canvas is not None and writer is not None:
+            writer.write(canvas)
+            t = clock.add("encode", t)
+        tracks.write(item.index, item.time_s, item.players)
         for tid in item.players.tracker_id:
             stats = result.players.setdefault(int(tid), TrackStats(item.index, item.index))
             stats.last_frame = item.index
@@ -287,12 +284,20 @@ def _run(
         clock.add("export", t)
 
     def release(items: Iterator[TrackedFrame]) -> None:
-        for ready in items:
-            if stage is None:
-                emit(ready, {})
-            else:
-                for done, labels in stage.push(ready):
-                    emit(done, labels)
+        # Ctrl-C lands between frames, never inside one: a frame taken from the tracker goes out
+        # whole (video and track rows), so the partial files of an interrupted run hold the same
+        # frames, with none missing from the video and present in the tracks
+        items = iter(items)
+        while True:
+            with ctrl_c_held():
+                ready = next(items, None)
+                if ready is None:
+                    return
+                if stage is None:
+                    emit(ready, {})
+                else:
+                    for done, labels in stage.push(ready):
+                        emit(done, labels)
 
     interrupted = failed = False
     try:
