@@ -211,32 +211,41 @@ def test_ctrl_c_leaves_valid_partial_outputs(tmp_path, capsys, monkeypatch):
     assert run["partial"] is True and run["frames"] == 32
 
 
-def test_ctrl_c_during_a_frame_loses_no_frame_from_the_partial_video(tmp_path, capsys, monkeypatch):
+# A process that gets a real SIGINT while it draws its 20th frame (the fake detector stands in for YOLO)
+CTRL_C_WHILE_DRAWING = """
+import signal, sys
+sys.path.insert(0, sys.argv[1])
+from fakes import ShapeDetector, cli_with
+from hoopsense.pipeline import analyze
+draw, calls = analyze.Renderer.draw, []
+def draw_then_ctrl_c(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 20:
+        signal.raise_signal(signal.SIGINT)
+    return draw(self, *args, **kwargs)
+analyze.Renderer.draw = draw_then_ctrl_c
+sys.exit(cli_with(ShapeDetector(batch_size=1))(*sys.argv[2:]))
+"""
+
+
+def test_ctrl_c_during_a_frame_loses_no_frame_from_the_partial_video(tmp_path):
     """A real SIGINT while a frame is being drawn: that frame and those after it still agree.
 
     The frames the tracker still holds are written out after Ctrl-C; a frame dropped in the
-    middle shifted every later video frame against its track rows.
+    middle shifted every later video frame against its track rows. Run in its own process, as a
+    user's Ctrl-C meets it.
     """
-    import signal
-
-    from hoopsense.pipeline import analyze as analyze_module
-
-    draw = analyze_module.Renderer.draw
-    calls = []
-
-    def draw_then_ctrl_c(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 20:
-            signal.raise_signal(signal.SIGINT)
-        return draw(self, *args, **kwargs)
-
-    monkeypatch.setattr(analyze_module.Renderer, "draw", draw_then_ctrl_c)
     src = make_video(tmp_path / "long.mp4", n_frames=60)
     out = tmp_path / "game.mp4"
-    code = cli_with(ShapeDetector(batch_size=1))(
-        "analyze", src, "--out", out, "--min-track-frames", "1", "--det-batch-size", "1", "--quiet"
+    args = ["analyze", src, "--out", out, "--min-track-frames", "1", "--det-batch-size", "1", "--quiet"]
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_DRAWING, Path(__file__).parent, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert result.returncode == 130 and "interrupted" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
     frames = probe(tmp_path / "game.partial.mp4").n_frames
     assert 20 <= frames < 60
     with open(tmp_path / "game.tracks.partial.csv") as fh:
