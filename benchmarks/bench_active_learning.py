@@ -28,6 +28,14 @@ in another, so compare strategies over several ``--repeats``, not one seed):
     guesses (the least confident clip guessed as each class, then the second
     least confident of each, ...), so that a weak early model cannot fill a
     batch with one class; the labeller's "least confident first" order;
+  - ``covering``: the labeller's "least confident first" order
+    (``hoopsense.label.order.label_order``): the seed batch is the first clips of
+    its "varied first" order (no model: the most typical clip of each cluster of
+    motion descriptors, clusters dealt out by size), then, round by round, the
+    next clips come from the clusters in proportion to size x the model's mean
+    uncertainty there, least confident first within a cluster;
+  - ``varied`` (optional): the "varied first" order alone, no model at any
+    budget: how much of ``covering``'s gain is the spread alone;
   - ``margin`` (optional): the same, smallest gap between the two most
     probable classes first;
   - ``mixed`` (optional): the same as least-confident, but half of each new
@@ -66,7 +74,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # tests/motion.py: the synthetic motion set
 
-STRATEGIES = ("in-order", "least-confident", "balanced", "margin", "mixed")
+STRATEGIES = ("in-order", "least-confident", "covering", "varied", "balanced", "margin", "mixed")
 
 
 def learning_test_config():
@@ -184,10 +192,38 @@ def label_first(strategy: str, probs: np.ndarray) -> np.ndarray:
     return by_confidence[np.argsort(turn, kind="stable")]
 
 
-def run_strategy(strategy: str, rounds: Rounds, order: list[str], budgets: list[int], seed_batch: int) -> list[dict]:
+class Covering:
+    """The labeller's orders on the pool: motion descriptors and their clusters, computed once."""
+
+    def __init__(self, data, order: list[str]) -> None:
+        from hoopsense.label.order import cluster, motion_descriptor
+        from hoopsense.video import read_frames
+
+        paths = {r.id: r.path for r in data.records}
+        self.order = order
+        self.clusters, self.typicality = cluster(np.stack([motion_descriptor(read_frames(paths[i])) for i in order]))
+
+    def next(self, labelled: list[str], k: int, probs: dict[str, np.ndarray] | None = None) -> list[str]:
+        """The next ``k`` clips: "varied first" without ``probs``, else "least confident first"."""
+        from hoopsense.label.order import label_order
+
+        done = set(labelled)
+        mask = np.array([i in done for i in self.order])
+        uncertainty = None
+        if probs is not None:
+            uncertainty = np.array([1.0 - probs[i].max() if i in probs else np.nan for i in self.order])
+        ranked = label_order(self.clusters, self.typicality, mask, uncertainty)
+        return [self.order[j] for j in ranked[:k]]
+
+
+def run_strategy(
+    strategy: str, rounds: Rounds, order: list[str], budgets: list[int], seed_batch: int, covering: Covering
+) -> list[dict]:
     if strategy == "in-order":
         return [rounds.train(order[:k]) for k in budgets]
-    labelled = order[:seed_batch]
+    if strategy == "varied":
+        return [rounds.train(covering.next([], k)) for k in budgets]
+    labelled = covering.next([], seed_batch) if strategy == "covering" else order[:seed_batch]
     curve = []
     model = rounds.train(labelled)
     if seed_batch in budgets:
@@ -199,6 +235,12 @@ def run_strategy(strategy: str, rounds: Rounds, order: list[str], budgets: list[
         done = set(labelled)
         unlabelled = [i for i in order if i not in done]
         picked: list[str] = []
+        if strategy == "covering":
+            probs = rounds.probabilities(model["checkpoint"], unlabelled)
+            labelled = labelled + covering.next(labelled, need, dict(zip(unlabelled, probs, strict=True)))
+            model = rounds.train(labelled)
+            curve.append(model)
+            continue
         if strategy == "mixed":
             picked = unlabelled[: need // 2]  # the next clips in the listed order
             unlabelled = unlabelled[need // 2 :]
@@ -229,7 +271,7 @@ def main() -> None:
     parser.add_argument("--val-per-class", type=int, default=15, help="held-out validation clips per class")
     parser.add_argument("--seed", type=int, default=0, help="first seed (data, listed order, training)")
     parser.add_argument("--repeats", type=int, default=1, help="seeds seed, seed+1, ...; the tables show the mean")
-    parser.add_argument("--strategies", nargs="+", default=["in-order", "least-confident"], choices=STRATEGIES)
+    parser.add_argument("--strategies", nargs="+", default=["in-order", "covering"], choices=STRATEGIES)
     parser.add_argument("--target", type=float, default=0.9, help="accuracy to reach (the learning test's bar)")
     parser.add_argument("--json", type=Path, default=None, help="write the curves here")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny pool, 2 epochs, budgets 8 16")
@@ -263,9 +305,10 @@ def main() -> None:
             data, order, val = make_data(Path(tmp), args.per_class, args.val_per_class, seed)
             truth = {rec.id: rec.label for rec in data.records}
             rounds = Rounds(data, val, dataclasses.replace(config, seed=seed), Path(tmp), truth)
+            covering = Covering(data, order)
             for strategy in args.strategies:
                 rounds.tag = f"seed {seed} {strategy}"
-                curve = run_strategy(strategy, rounds, order, budgets, seed_batch)
+                curve = run_strategy(strategy, rounds, order, budgets, seed_batch, covering)
                 curves[strategy].append([{k: v for k, v in p.items() if k != "checkpoint"} for p in curve])
 
     mean = {

@@ -186,13 +186,23 @@ def test_recognizer_guesses_order_and_accept(browser, folder, tmp_path):
         top = guesses[0].split("\n")[0]
         page.keyboard.press("Enter")  # accept the model's guess
         assert wait_for(lambda: saved(folder)[ids[0]] == labels.index(top))
-        # least-confident first, once every clip has a guess
+        # least-confident first, once every clip has a guess and the motion clusters are ready: the page
+        # follows the server's order, which starts with the least confident clip of the cluster it picks
         assert wait_for(lambda: page.locator("#guess-progress").inner_text() == "", timeout=120)
         _, state = server.request("GET", "/api/state")
-        conf = {c: p for c, _, p in state["guesses"]["made"]}
-        page.select_option("#order", "confidence")
-        first = page.locator("#clip-id").inner_text()
+        assert state["coverage"]["ready"]
+        assert len(state["guesses"]["made"]) == len(ids)
+        _, order = server.request("GET", "/api/order", params={"by": "confidence"})
+        ranked = [ids[i] for i in order["order"]]
+        assert ids[0] not in ranked and len(ranked) == len(ids) - 1  # the accepted clip is labelled
+        page.select_option("#order", "confidence")  # the page asks the server for its order, then shows it
+        assert wait_for(lambda: page.locator("#clip-id").inner_text() == ranked[0]), page.locator(
+            "#clip-id"
+        ).inner_text()
         page.keyboard.press("ArrowRight")
-        second = page.locator("#clip-id").inner_text()
-        assert conf[first] == min(conf.values()) and conf[first] <= conf[second] <= sorted(conf.values())[1]
+        assert page.locator("#clip-id").inner_text() == ranked[1]
+        # varied first: the most typical clip of each motion cluster, before any model is asked
+        _, varied = server.request("GET", "/api/order", params={"by": "varied"})
+        page.select_option("#order", "varied")
+        assert wait_for(lambda: page.locator("#clip-id").inner_text() == ids[varied["order"][0]])
         assert not page.errors

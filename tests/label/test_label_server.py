@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,33 @@ def test_proposals_are_shown_and_reviewed(folder):
         _, body = s.request("PUT", "/api/label", {"clip": ids[1], "label": 1})  # corrected
         assert body["counts"]["unreviewed"] == 0 and body["counts"]["per_class"][:2] == [1, 1]
     assert json.loads((folder / "labelling.json").read_text())["proposed"] == {}
+
+
+def wait_for_coverage(server: Server, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        _, state = server.request("GET", "/api/state")
+        if state["coverage"]["ready"] or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
+def test_varied_first_order_over_http(folder):
+    """The server deals the unlabelled clips out over clusters of motion: one of each kind first."""
+    truth = truth_of(folder)
+    with serve(folder) as s:
+        state = wait_for_coverage(s)
+        ids = state["clips"]["id"]
+        assert state["coverage"] == {"done": len(ids), "total": len(ids), "ready": True}
+        status, varied = s.request("GET", "/api/order", params={"by": "varied"})
+        assert status == 200 and varied["ready"] and sorted(varied["order"]) == list(range(len(ids)))
+        assert {truth[ids[i]] for i in varied["order"][:4]} == {0, 1, 2, 3}  # left, right, bounce, still
+        first = ids[varied["order"][0]]
+        assert s.request("PUT", "/api/label", {"clip": first, "label": truth[first]})[0] == 200
+        _, again = s.request("GET", "/api/order", params={"by": "varied"})
+        assert sorted(again["order"]) == sorted(set(range(len(ids))) - {ids.index(first)})
+        # without guesses or proposals, least confident first has nothing to weigh: the varied order
+        _, confidence = s.request("GET", "/api/order", params={"by": "confidence"})
+        assert confidence["order"] == again["order"]
+        assert s.request("GET", "/api/order", params={"by": "<script>"})[0] == 422
+        assert s.request("GET", "/api/order", params={"by": "varied"}, token=None)[0] == 403

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hoopsense.errors import ConfigError, OutputError
+from hoopsense.label.order import Coverage
 from hoopsense.label.store import ANNOTATIONS, LOCK, LabelStore
 from hoopsense.web import bind, new_token, url_of
 
@@ -55,13 +56,15 @@ def serve(folder: Path, options: LabelServerOptions, *, on_ready: Callable[[str,
         from hoopsense.label.guesses import Guesser
 
         guesser = Guesser(options.recognizer, store.clips, {c: store.clip_path(c) for c in store.clips}, options.device)
+    coverage = Coverage(store.clips, {c: store.clip_path(c) for c in store.clips})
     sock = bind(options.host, options.port)
     token = new_token()
-    app = create_app(store, token, guesser)
+    app = create_app(store, token, guesser, coverage)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     url = url_of(sock, token)
     if guesser is not None:
         guesser.start()
+    coverage.start()
     on_ready(url, store)
     if options.open_browser:
         webbrowser.open(url)
@@ -70,4 +73,5 @@ def serve(folder: Path, options: LabelServerOptions, *, on_ready: Callable[[str,
     finally:
         if guesser is not None:
             guesser.stop()
+        coverage.stop()
         sock.close()

@@ -16,6 +16,9 @@ The page's API (JSON unless said):
 * ``GET /api/strip.jpg?clip=ID``, ``GET /api/source.jpg?clip=ID``: its pictures.
 * ``PUT /api/label`` ``{clip, label, expect?}``, ``PUT /api/unsure`` ``{clip, unsure}``, ``POST /api/classes`` ``{name}``.
 * ``GET /api/labels.csv`` / ``POST /api/labels.csv`` (body: ``clip_id,label`` rows): export and import.
+* ``GET /api/order?by=varied|confidence``: the unlabelled clips (indices into the state's clip list) in
+  the order to label them (:mod:`hoopsense.label.order`), ``ready`` false while the motion clusters are
+  being computed.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, HTTPException, Request
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +41,7 @@ from hoopsense.web import given_token, token_matches
 
 if TYPE_CHECKING:
     from hoopsense.label.guesses import Guesser
+    from hoopsense.label.order import Coverage
 
 ASSETS = {"label.js": "text/javascript", "label.css": "text/css"}
 PAGE_HEADERS = {
@@ -69,8 +74,11 @@ def _asset(name: str) -> bytes:
     return (resources.files("hoopsense.label") / "assets" / name).read_bytes()
 
 
-def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) -> FastAPI:
-    """The app for ``store``; requests need ``token``. ``guesser`` adds a recognizer's guesses."""
+def create_app(
+    store: LabelStore, token: str, guesser: Guesser | None = None, coverage: Coverage | None = None
+) -> FastAPI:
+    """The app for ``store``; requests need ``token``. ``guesser`` adds a recognizer's guesses,
+    ``coverage`` the motion clusters of the "varied first" and "least confident first" orders."""
     app = FastAPI(title="hoopsense label", docs_url=None, redoc_url=None, openapi_url=None)
     strips = Cache(256)
     sources = Cache(64)
@@ -158,7 +166,31 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
             "counts": counts,
             "clips": {"id": store.clips, "player": player, "label": label, "unsure": unsure, "proposed": proposed},
             "guesses": guess_columns(),
+            "coverage": coverage_progress(),
         }
+
+    def coverage_progress() -> dict[str, Any] | None:
+        if coverage is None:
+            return None
+        return {"done": coverage.done, "total": coverage.total, "ready": coverage.ready}
+
+    @app.get("/api/order")
+    def order(by: str = Query(pattern="^(varied|confidence)$")) -> dict[str, Any]:
+        if coverage is None or not coverage.ready:
+            return {"ready": False, "order": []}
+        with store.lock:
+            labelled = np.array([store.label_of(c) is not None for c in coverage.clips])
+            uncertainty = None
+            if by == "confidence":
+                uncertainty = np.full(len(coverage.clips), np.nan)
+                for i, clip in enumerate(coverage.clips):
+                    p = guesser.probs(clip) if guesser is not None else None
+                    if p is not None:
+                        uncertainty[i] = 1.0 - float(p.max())
+                    elif (proposal := store.proposal(clip)) is not None:
+                        uncertainty[i] = 1.0 - proposal[1]
+        ranked = coverage.order(labelled, uncertainty)
+        return {"ready": ranked is not None, "order": [] if ranked is None else ranked.tolist()}
 
     def clip_row(clip: str) -> list:
         value = store.label_of(clip)
@@ -184,6 +216,7 @@ def create_app(store: LabelStore, token: str, guesser: Guesser | None = None) ->
         if guesser is not None:
             made = guesser.since(guesses)
             out["guesses"] = {"made": [[c, t, round(p, 4)] for c, t, p in made], "position": guesses + len(made)}
+        out["coverage"] = coverage_progress()
         return out
 
     @app.get("/api/clip")

@@ -15,6 +15,7 @@
   const S = {
     labels: [], ids: [], index: new Map(), player: null, label: null, unsure: null, proposed: null,
     guessTop: null, guessConf: null, guessLabels: null, guessPos: 0, guessTotal: 0,
+    coverage: null, rank: null, rankKey: "", rankBusy: false, // the server's order of the unlabelled clips
     version: 0, counts: null, view: [], pos: 0, current: null, undo: [], pending: new Map(),
     details: new Map(), images: new Map(), keyOf: new Map(), speed: 1, paused: false, anim: null, lost: false, sourceTimer: null, sourceFetch: null,
   };
@@ -70,6 +71,8 @@
     S.guessConf = new Float32Array(n).fill(-1);
     S.version = st.version;
     $("folder").textContent = st.folder;
+    S.rank = null;
+    setCoverage(st.coverage);
     if (st.guesses) {
       S.guessLabels = st.guesses.labels;
       S.guessTotal = st.guesses.total;
@@ -91,6 +94,34 @@
     const hasConfidence = !!st.guesses || c.proposed.some((p) => p >= 0);
     $("order").querySelector('[value="confidence"]').disabled = !hasConfidence;
     $("order").querySelector('[value="disagree"]').disabled = !st.guesses;
+  }
+
+  function setCoverage(coverage) {
+    S.coverage = coverage;
+    $("order").querySelector('[value="varied"]').disabled = !(coverage && coverage.ready);
+  }
+
+  // "varied first" and "least confident first" come from the server (the unlabelled clips dealt out over
+  // clusters of motion): fetched when chosen, and again when labels or guesses have changed since
+  async function fetchRank() {
+    const by = $("order").value;
+    if ((by !== "varied" && by !== "confidence") || !(S.coverage && S.coverage.ready) || S.rankBusy) return false;
+    const key = `${by}:${S.version}:${S.guessPos}`;
+    if (S.rank && S.rankKey === key) return false;
+    S.rankBusy = true;
+    try {
+      const r = await call("GET", "/api/order", undefined, { by });
+      if (!r.ready || $("order").value !== by) return false;
+      const rank = new Int32Array(S.ids.length).fill(S.ids.length);
+      r.order.forEach((i, j) => { rank[i] = j; });
+      S.rank = rank;
+      S.rankKey = key;
+      return true;
+    } catch (e) {
+      return false;
+    } finally {
+      S.rankBusy = false;
+    }
   }
 
   function setLabels(labels) {
@@ -134,8 +165,11 @@
       const i = Number(b.dataset.index);
       b.querySelector(".count").textContent = String(counts.per_class[i] ?? 0);
     }
-    $("guess-progress").textContent = S.guessLabels && S.guessPos < S.guessTotal
-      ? `model guesses ${S.guessPos} / ${S.guessTotal}` : "";
+    const cov = S.coverage;
+    $("guess-progress").textContent = [
+      S.guessLabels && S.guessPos < S.guessTotal ? `model guesses ${S.guessPos} / ${S.guessTotal}` : "",
+      cov && !cov.ready ? `motion clusters ${cov.done} / ${cov.total}` : "",
+    ].filter(Boolean).join(" · ");
   }
 
   function applyRow(row) {
@@ -171,7 +205,10 @@
   }
 
   function sortRange(list, order) {
+    const ranked = (order === "varied" || order === "confidence") && S.rank && S.rankKey.startsWith(order + ":");
     if (order === "player") list.sort((a, b) => S.player[a] - S.player[b] || a - b);
+    else if (ranked && order === "varied") list.sort((a, b) => S.rank[a] - S.rank[b] || a - b);
+    else if (ranked) list.sort((a, b) => S.rank[a] - S.rank[b] || confidence(a) - confidence(b) || a - b);
     else if (order === "confidence") list.sort((a, b) => confidence(a) - confidence(b) || a - b);
     else if (order === "disagree") {
       list.sort((a, b) => {
@@ -202,7 +239,7 @@
 
   function resortAhead() {
     const order = $("order").value;
-    if (order !== "confidence" && order !== "disagree") return;
+    if (order !== "confidence" && order !== "disagree" && order !== "varied") return;
     const ahead = sortRange(S.view.slice(S.pos + 1), order);
     S.view.splice(S.pos + 1, ahead.length, ...ahead);
   }
@@ -523,6 +560,10 @@
         }
         resortAhead();
       }
+      const wasReady = S.coverage && S.coverage.ready;
+      setCoverage(r.coverage);
+      if (await fetchRank()) resortAhead();
+      else if (!wasReady && S.coverage && S.coverage.ready) message("the varied order is ready");
       setCounts(r.counts);
       if (S.lost) { S.lost = false; message("in contact with the server again"); }
     } catch (e) {
@@ -590,7 +631,11 @@
       }
     });
     for (const id of ["order", "filter", "filter-class", "filter-player"]) {
-      $(id).addEventListener("change", (e) => { e.target.blur(); buildView(); }); // a new view starts at its top
+      $(id).addEventListener("change", async (e) => { // a new view starts at its top
+        e.target.blur();
+        if (id === "order") await fetchRank();
+        buildView();
+      });
     }
     $("export").href = url("/api/labels.csv");
     $("import-button").addEventListener("click", () => $("import-file").click());
