@@ -78,6 +78,9 @@ def test_cluster_sizes():
     assert [cluster_count(n) for n in (1, 2, 4, 160, 4096, 20000)] == [1, 2, 2, 13, 64, 64]
     ids, typicality = cluster(np.ones((1, 4), np.float32))
     assert ids.tolist() == [0] and typicality.tolist() == [1.0]
+    copies = np.repeat(np.eye(3, 4, dtype=np.float32), 10, axis=0)  # 30 clips, 3 distinct (hard-linked files)
+    ids, _ = cluster(copies)
+    assert len(np.unique(ids)) == 3 and all(len(np.unique(ids[i : i + 10])) == 1 for i in (0, 10, 20))
     assert cluster(np.zeros((0, 4), np.float32))[0].shape == (0,)
 
 

@@ -96,7 +96,7 @@ def cluster(descriptors: np.ndarray, k: int | None = None, seed: int = 0) -> tup
     n = len(descriptors)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float64)
-    k = min(n, k or cluster_count(n))
+    k = min(len(np.unique(descriptors, axis=0)), k or cluster_count(n))  # copies of one clip are one point
     if k <= 1:
         ids = np.zeros(n, np.int64)
         centres = descriptors.mean(axis=0, keepdims=True)
