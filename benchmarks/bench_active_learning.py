@@ -11,8 +11,9 @@ Set-up (data, listed order and training are seeded; CPU training is still not
 bit-identical from run to run: the same 16 clips gave 0.30 in one run and 0.40
 in another, so compare strategies over several ``--repeats``, not one seed):
 
-* a pool of ``--per-class`` clips per class (seed ``--seed``) and a separate,
-  fixed held-out validation set of ``--val-per-class`` clips per class (another
+* a pool of ``--per-class`` clips per class (or ``--pool-counts``, a game-like
+  imbalance where most clips are one class; seed ``--seed``) and a separate,
+  fixed, balanced held-out validation set of ``--val-per-class`` clips per class (another
   seed), copied into one SpaceJam-format folder;
 * the pool is listed in a seeded random order, unrelated to the class, as the
   clips of a real game would be ("in order" is not class-blocked);
@@ -86,10 +87,11 @@ def learning_test_config():
     return module.CONFIG
 
 
-def make_data(folder: Path, per_class: int, val_per_class: int, seed: int):
+def make_data(folder: Path, pool_counts: list[int], val_per_class: int, seed: int):
     """Pool and held-out clips in one SpaceJam folder: ids ``p0000000`` (pool) and ``v0000000`` (held out).
 
-    Returns the loaded ClipSet, the pool ids in their listed (seeded random) order and the held-out ids."""
+    ``pool_counts``: pool clips per class (left, right, bounce, still). Returns the loaded ClipSet,
+    the pool ids in their listed (seeded random) order and the held-out ids."""
     from motion import make_motion_dataset
 
     from hoopsense.training.formats import load_dataset
@@ -98,9 +100,13 @@ def make_data(folder: Path, per_class: int, val_per_class: int, seed: int):
     data_dir.mkdir(parents=True)
     annotations: dict[str, int] = {}
     labels = None
-    for prefix, n, data_seed in (("p", per_class, seed), ("v", val_per_class, seed + 100_003)):
-        src = make_motion_dataset(folder / f"src-{prefix}", n, seed=data_seed)
+    for prefix, counts, data_seed in (("p", pool_counts, seed), ("v", [val_per_class] * 4, seed + 100_003)):
+        src = make_motion_dataset(folder / f"src-{prefix}", max(counts), seed=data_seed)
+        kept = [0] * len(counts)
         for clip_id, label in json.loads((src / "annotation_dict.json").read_text()).items():
+            if kept[label] == counts[label]:
+                continue
+            kept[label] += 1
             shutil.copyfile(src / f"{clip_id}.mp4", data_dir / f"{prefix}{clip_id}.mp4")
             annotations[prefix + clip_id] = label
         labels = (src / "labels_dict.json").read_text()
@@ -268,6 +274,15 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=None, help="epochs per round (default: the learning test's, 10)")
     parser.add_argument("--per-class", type=int, default=40, help="pool clips per class")
+    parser.add_argument(
+        "--pool-counts",
+        type=int,
+        nargs=4,
+        default=None,
+        metavar=("LEFT", "RIGHT", "BOUNCE", "STILL"),
+        help="pool clips per class instead of --per-class, for a game-like imbalance (e.g. 10 10 10 130: "
+        "most clips of a game are one class)",
+    )
     parser.add_argument("--val-per-class", type=int, default=15, help="held-out validation clips per class")
     parser.add_argument("--seed", type=int, default=0, help="first seed (data, listed order, training)")
     parser.add_argument("--repeats", type=int, default=1, help="seeds seed, seed+1, ...; the tables show the mean")
@@ -282,8 +297,11 @@ def main() -> None:
     seed_batch = args.seed_batch or budgets[0]
     if seed_batch > budgets[0]:
         parser.error("--seed-batch must not exceed the smallest budget")
-    if budgets[-1] > 4 * args.per_class:
-        parser.error(f"the largest budget {budgets[-1]} exceeds the pool ({4 * args.per_class} clips)")
+    pool_counts = args.pool_counts or [args.per_class] * 4
+    if min(pool_counts) < 1:
+        parser.error("every class needs at least one pool clip")
+    if budgets[-1] > sum(pool_counts):
+        parser.error(f"the largest budget {budgets[-1]} exceeds the pool ({sum(pool_counts)} clips)")
 
     import torch
 
@@ -291,7 +309,7 @@ def main() -> None:
     if args.epochs:
         config = dataclasses.replace(config, epochs=args.epochs)
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; pool {4 * args.per_class} clips, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; pool {sum(pool_counts)} clips {pool_counts}, "
         f"held out {4 * args.val_per_class}; budgets {budgets}, seed batch {seed_batch}; "
         f"{config.architecture}, {config.epochs} epochs, {config.clip_len}x{config.crop_size}px; "
         f"seeds {list(range(args.seed, args.seed + args.repeats))}",
@@ -302,7 +320,7 @@ def main() -> None:
     for r in range(args.repeats):
         seed = args.seed + r
         with tempfile.TemporaryDirectory(prefix="hs-al-") as tmp:
-            data, order, val = make_data(Path(tmp), args.per_class, args.val_per_class, seed)
+            data, order, val = make_data(Path(tmp), pool_counts, args.val_per_class, seed)
             truth = {rec.id: rec.label for rec in data.records}
             rounds = Rounds(data, val, dataclasses.replace(config, seed=seed), Path(tmp), truth)
             covering = Covering(data, order)
