@@ -84,14 +84,18 @@ def test_cluster_sizes():
     assert cluster(np.zeros((0, 4), np.float32))[0].shape == (0,)
 
 
-def test_varied_order_deals_labels_over_clusters_by_size():
+def test_varied_order_deals_labels_over_clusters_by_the_root_of_their_size():
     clusters = np.array([0] * 6 + [1] * 3 + [2] * 3)
     typicality = np.linspace(0.2, 1.0, 12)  # within a cluster, later clips are more typical
     order = label_order(clusters, typicality, np.zeros(12, bool))
     assert sorted(order.tolist()) == list(range(12))
     assert order[:3].tolist() == [5, 8, 11]  # each cluster's most typical, the largest cluster first
-    assert np.bincount(clusters[order[:6]], minlength=3).tolist() == [3, 2, 1]  # then by size: 6 : 3 : 3
-    assert np.bincount(clusters[order[:8]], minlength=3).tolist() == [4, 2, 2]
+    assert np.bincount(clusters[order[:6]], minlength=3).tolist() == [2, 2, 2]
+    assert np.bincount(clusters[order[:8]], minlength=3).tolist() == [4, 2, 2]  # sqrt(6) : sqrt(3) : sqrt(3)
+    # a game-like imbalance: one kind of clip 25 times as common gets 5 times the questions, not 25
+    big = np.array([0] * 100 + [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4)
+    first = label_order(big, np.ones(len(big)), np.zeros(len(big), bool))[:18]
+    assert np.bincount(big[first], minlength=5).tolist() == [10, 2, 2, 2, 2]
     # labels already given count: a cluster with labels waits for the others
     labelled = np.zeros(12, bool)
     labelled[[0, 1, 2]] = True
