@@ -32,9 +32,10 @@ in another, so compare strategies over several ``--repeats``, not one seed):
   - ``covering``: the labeller's "least confident first" order
     (``hoopsense.label.order.label_order``): the seed batch is the first clips of
     its "varied first" order (no model: the most typical clip of each cluster of
-    motion descriptors, clusters dealt out by size), then, round by round, the
-    next clips come from the clusters in proportion to size x the model's mean
-    uncertainty there, least confident first within a cluster;
+    motion descriptors, clusters dealt out by the square root of their size),
+    then, round by round, the next clips come from the clusters in proportion to
+    sqrt(size) x the model's mean uncertainty there, least confident first within
+    a cluster;
   - ``varied`` (optional): the "varied first" order alone, no model at any
     budget: how much of ``covering``'s gain is the spread alone;
   - ``margin`` (optional): the same, smallest gap between the two most
@@ -44,7 +45,7 @@ in another, so compare strategies over several ``--repeats``, not one seed):
 
 * each round trains R(2+1)D-18 from scratch with the learning test's
   configuration (``tests/training/test_learning.py`` CONFIG: 8-frame 32-px
-  clips, 10 epochs, no pretrained weights, workers 0) on exactly the labelled
+  clips, 12 epochs, no pretrained weights, workers 0) on exactly the labelled
   clips, through a split file, and validates on the held-out set after every
   epoch. The figures are those of the best checkpoint (best validation
   macro-F1), as in the learning test, whose bar is accuracy >= 0.9.
@@ -53,7 +54,8 @@ Printed: per strategy, labels -> validation accuracy and macro-F1 (mean over
 ``--repeats`` seeds), and the fewest labels at which the mean accuracy reaches
 ``--target`` (default 0.9). ``--json PATH`` writes the curves.
 
-    PYTHONPATH=src python benchmarks/bench_active_learning.py            # 9 trainings: about 25 min on 2 idle cores
+    PYTHONPATH=src python benchmarks/bench_active_learning.py            # in order vs the labeller's order: about 10 min
+    PYTHONPATH=src python benchmarks/bench_active_learning.py --pool-counts 12 12 12 124   # a game-like pool
     PYTHONPATH=src python benchmarks/bench_active_learning.py --quick    # smoke run (learns nothing in 2 epochs), about 2 min
     PYTHONPATH=src python benchmarks/bench_active_learning.py --strategies in-order least-confident margin
 """
