@@ -201,26 +201,24 @@ def label_first(strategy: str, probs: np.ndarray) -> np.ndarray:
 
 
 class Covering:
-    """The labeller's orders on the pool: motion descriptors and their clusters, computed once."""
+    """The labeller's orders on the pool: its :class:`~hoopsense.label.order.Coverage`, computed once here."""
 
     def __init__(self, data, order: list[str]) -> None:
-        from hoopsense.label.order import cluster, motion_descriptor
-        from hoopsense.video import read_frames
+        from hoopsense.label.order import Coverage
 
-        paths = {r.id: r.path for r in data.records}
         self.order = order
-        self.clusters, self.typicality = cluster(np.stack([motion_descriptor(read_frames(paths[i])) for i in order]))
+        self.coverage = Coverage(order, {r.id: r.path for r in data.records})
+        self.coverage.run()
 
     def next(self, labelled: list[str], k: int, probs: dict[str, np.ndarray] | None = None) -> list[str]:
         """The next ``k`` clips: "varied first" without ``probs``, else "least confident first"."""
-        from hoopsense.label.order import label_order
-
         done = set(labelled)
         mask = np.array([i in done for i in self.order])
         uncertainty = None
         if probs is not None:
             uncertainty = np.array([1.0 - probs[i].max() if i in probs else np.nan for i in self.order])
-        ranked = label_order(self.clusters, self.typicality, mask, uncertainty)
+        ranked = self.coverage.order(mask, uncertainty)
+        assert ranked is not None  # run() has made the clusters
         return [self.order[j] for j in ranked[:k]]
 
 

@@ -51,12 +51,13 @@ def serve(folder: Path, options: LabelServerOptions, *, on_ready: Callable[[str,
     from hoopsense.label.server import create_app
 
     store = open_store(folder)
+    paths = {c: store.clip_path(c) for c in store.clips}
     guesser = None
     if options.recognizer is not None:
         from hoopsense.label.guesses import Guesser
 
-        guesser = Guesser(options.recognizer, store.clips, {c: store.clip_path(c) for c in store.clips}, options.device)
-    coverage = Coverage(store.clips, {c: store.clip_path(c) for c in store.clips})
+        guesser = Guesser(options.recognizer, store.clips, paths, options.device)
+    coverage = Coverage(store.clips, paths)
     sock = bind(options.host, options.port)
     token = new_token()
     app = create_app(store, token, guesser, coverage)

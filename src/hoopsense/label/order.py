@@ -140,7 +140,7 @@ def label_order(
     size = np.bincount(clusters, minlength=k).astype(np.float64)
     given = np.bincount(clusters[labelled], minlength=k).astype(np.float64)
     todo = np.flatnonzero(~labelled)
-    weight = np.sqrt(size)
+    weight = np.sqrt(size)  # times the mean uncertainty when there is a model
     if uncertainty is None:
         keys = (-np.asarray(typicality)[todo],)
     else:
@@ -149,20 +149,19 @@ def label_order(
         total = np.bincount(clusters[known], weights=u[known], minlength=k)
         count = np.bincount(clusters[known], minlength=k)
         mean = np.divide(total, count, out=np.full(k, np.nanmean(u) if known.any() else 1.0), where=count > 0)
-        weight = np.sqrt(size) * np.maximum(mean, 1e-3)
+        weight *= np.maximum(mean, 1e-3)
         keys = (-np.asarray(typicality)[todo], -np.nan_to_num(u[todo], nan=-1.0))  # lexsort: last key first
     ranked = todo[np.lexsort((*keys, clusters[todo]))]  # by cluster, then within it in picking order
     starts = np.searchsorted(clusters[ranked], np.arange(k + 1))
-    head = starts[:-1].copy()
-    taken = np.zeros(k)
+    head = starts[:-1].copy()  # each cluster's next clip in ``ranked``; head - start is its picks so far
     score = np.where(head < starts[1:], weight / (1.0 + 2.0 * given), -np.inf)
     out = np.empty(len(todo), np.int64)
     for j in range(len(todo)):
         c = int(np.argmax(score))  # ties: the lowest cluster id
         out[j] = ranked[head[c]]
         head[c] += 1
-        taken[c] += 1
-        score[c] = weight[c] / (1.0 + 2.0 * (given[c] + taken[c])) if head[c] < starts[c + 1] else -np.inf
+        picks = given[c] + head[c] - starts[c]
+        score[c] = weight[c] / (1.0 + 2.0 * picks) if head[c] < starts[c + 1] else -np.inf
     return out
 
 
