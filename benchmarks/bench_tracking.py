@@ -29,6 +29,12 @@ detect, track, identities; start-up and model loading excluded) divided by the
 frames; ``proc s`` is the whole process. Per-stage figures come from the run's
 ``run.json`` (stages named ``*reid*``/``*identity*`` and ``*team*``).
 
+On the composite set a second table says where each configuration loses
+identity (:mod:`tracking_bounds`): the detector's recall and precision, the
+IDF1 cap of its boxes (every box with its true identity), the cap of the
+tracker's own fragments linked perfectly (what ID swaps inside tracks cost),
+and the configuration's IDF1 on the same box matches (what linking loses).
+
     python benchmarks/bench_tracking.py                       # composite set, default configurations
     python benchmarks/bench_tracking.py --mot17               # and MOT17-02
     python benchmarks/bench_tracking.py --config "mine=--tracker botsort --lost-buffer 90"
@@ -54,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import composite_tracking  # noqa: E402
+import tracking_bounds  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 DETECTOR = SHARED / "assets" / "detector" / "yolov8n_int8.onnx"
@@ -96,6 +103,7 @@ class Outcome:
     process_s: float = 0.0
     reid_s: float | None = None
     team_s: float | None = None
+    bounds: tracking_bounds.Bounds | None = None  # composite set only: where identity is lost
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +333,46 @@ def run_config(dataset: Dataset, name: str, spec: str, flags: dict, min_height: 
     outcome.reid_s = reid if seen_reid else None
     outcome.team_s = team if seen_team else None
     score(dataset, results, outcome)
+    if dataset.key == "composite":
+        outcome.bounds = dataset_bounds(dataset, results)
     return outcome
+
+
+def dataset_bounds(dataset: Dataset, results: Path) -> tracking_bounds.Bounds:
+    """Detection and fragment caps of a run (see :mod:`tracking_bounds`): hoopsense's tracks.csv gives the
+    tracker's own IDs beside the identities; a MOT file's IDs are both."""
+    parts = []
+    for seq in dataset.videos:
+        gt = tracking_bounds.read_gt(dataset.gt_dir / seq / "gt" / "gt.txt")
+        gt = gt[gt[:, 0] <= dataset.frames[seq]]
+        tracks = results / f"{seq}.tracks.csv"
+        boxes = (
+            tracking_bounds.read_tracks_csv(tracks)
+            if tracks.exists()
+            else tracking_bounds.read_mot(results / f"{seq}.txt")
+        )
+        parts.append(tracking_bounds.bounds(gt, [b for b in boxes if b.frame <= dataset.frames[seq]]))
+    return tracking_bounds.combined(parts)
+
+
+def bounds_table(outcomes: list[Outcome]) -> str:
+    """Where each configuration loses identity: detector, tracker swaps, linking (IDF1 on one matching)."""
+    head = ("configuration", "recall", "precision", "IDF1 detection cap", "IDF1 fragment cap", "IDF1")
+    rows = [
+        (o.name, f"{100 * b.recall:.1f}", f"{100 * b.precision:.1f}", f"{100 * b.detection_cap:.1f}",
+         f"{100 * b.fragment_cap:.1f}", f"{100 * b.idf1:.1f}")
+        for o in outcomes if (b := o.bounds) is not None
+    ]  # fmt: skip
+    if not rows:
+        return ""
+    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([
+        "where identity is lost (boxes matched to people at IoU 0.5 once; in %)",
+        fmt(head), "-" * len(fmt(head)), *map(fmt, rows),
+        "detection cap: every output box with its true identity; fragment cap: the tracker's own IDs linked "
+        "perfectly; IDF1: the configuration's identities on the same matches.",
+    ])  # fmt: skip
 
 
 def table(title: str, outcomes: list[Outcome], min_height: float) -> str:
@@ -428,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
             outcomes = [run_config(dataset, n, s, flags, args.min_height, work, log) for n, s in configs]
             print(table(dataset.title, outcomes, args.min_height), flush=True)
             print(flush=True)
+            lost = bounds_table(outcomes)
+            if lost:
+                print(lost, flush=True)
+                print(flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

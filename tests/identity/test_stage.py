@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -121,3 +122,51 @@ def test_with_split_distance_a_tracker_id_that_jumps_onto_another_player_is_spli
     assert tracker1[:switch] == [red] * switch and tracker1[switch:] == [blue] * (50 - switch)
     assert 21 <= switch <= 35, switch
     assert red_back == {red}  # red, back under tracker 5, is red again
+
+
+def test_the_thumbnail_shows_who_the_identity_was_most_of_the_time_not_a_clearer_player_it_drifted_onto():
+    # tracker 1 follows red for 60 frames, then drifts onto blue, seen larger (a clearer crop), for 20
+    stage = IdentityStage(IdentityConfig(teams=False), fps=30, embedder=MeanColour())
+    delay = DelayLine(3, stage)
+    for index in range(80):
+        colour, height = (RED, 150) if index < 60 else (BLUE, 250)
+        image = np.full((480, 640, 3), 120, dtype=np.uint8)
+        image[100 : 100 + height, 200:260] = colour
+        boxes = np.array([[200, 100, 260, 100 + height]], dtype=np.float32)
+        players = stage.observe(index, image, 1.0, detections(boxes, [1]))
+        list(delay.push(TrackedFrame(index, index / 30, None, players)))
+    list(delay.flush())
+    assert stage.gallery is not None
+    (pid,) = stage.released
+    clearest = stage.gallery.thumbnails(pid)[0]
+    assert clearest.frame >= 60  # the clearest crop is blue's ...
+    data = stage.thumbnail_jpeg(pid)
+    assert data is not None
+    thumb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    b, _g, r = thumb.reshape(-1, 3).mean(axis=0)
+    assert r > 150 and b < 80  # ... but the thumbnail is red's
+    # without an embedder to judge the crops, the clearest one is shown
+    assert stage.gallery.jpeg(pid) == _jpeg(clearest.image)
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
+    return data.tobytes()
+
+
+def test_the_gallery_keeps_a_few_crops_from_different_moments():
+    from hoopsense.identity.gallery import BUCKET_FRAMES, KEEP, Gallery
+
+    gallery = Gallery()
+    image = np.full((480, 640, 3), 120, dtype=np.uint8)
+    image[100:300, 200:260] = RED
+    for frame in range(BUCKET_FRAMES * (KEEP + 3)):
+        conf = np.array([0.5 + 0.4 * ((frame * 7) % 11) / 10], dtype=np.float32)  # scores vary frame to frame
+        gallery.offer(frame, image, np.array([[200, 100, 260, 300]], np.float32), conf, np.array([1]), 1.0)
+    gallery.merge(1, 9)
+    thumbs = gallery.thumbnails(9)
+    moments = [t.frame // BUCKET_FRAMES for t in thumbs]
+    assert len(thumbs) == KEEP and len(set(moments)) == KEEP
+    assert [t.score for t in thumbs] == sorted((t.score for t in thumbs), reverse=True)
+    assert 1 not in gallery.fragments  # merged into the identity

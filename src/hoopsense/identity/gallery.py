@@ -3,10 +3,17 @@
 A crop's quality favours large, sharp, unoccluded and uncut views of a
 confidently detected person: box height (capped), detector confidence, the
 sharpness of the crop (variance of its Laplacian), a penalty when another
-person's box overlaps it and when it touches the frame border. Only the best
-crop of each fragment is kept, as a small thumbnail, and a fragment's best
-joins its identity's once the fragment is decided, so memory is bounded by
-the number of identities (plus the few fragments still undecided).
+person's box overlaps it and when it touches the frame border.
+
+A track can drift onto another player for a while (two players in contact
+trade tracker IDs), and that player's clearest view may be the clearest of
+the identity. So each fragment keeps its best crops from up to ``KEEP``
+different moments (``BUCKET_FRAMES`` apart), as small thumbnails; a
+fragment's crops join its identity's once it is decided; and the thumbnail
+shown is the clearest of the crops that look like the identity most of the
+time (:meth:`Gallery.choose`, given their distances to the identity's mean
+appearance). Memory is bounded by ``KEEP`` thumbnails per identity (plus the
+few fragments still undecided).
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ import numpy as np
 import supervision as sv
 
 THUMB_HEIGHT = 192  # pixels; thumbnails keep the box's aspect ratio
+KEEP = 6  # thumbnails kept per fragment and per identity, each from another moment
+BUCKET_FRAMES = 30  # frames of one moment
+LOOK_SLACK = 0.1  # a crop this much farther from the identity's look than the closest still counts as him
 
 
 @dataclass
@@ -63,12 +73,30 @@ def cut_thumbnail(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     return cv2.resize(crop, (width, THUMB_HEIGHT), interpolation=interpolation)
 
 
+def _kept(thumbs: list[Thumbnail], new: Thumbnail) -> list[Thumbnail] | None:
+    """``thumbs`` with ``new`` in it (best per moment, the ``KEEP`` best moments), or None when it changes nothing."""
+    moment = new.frame // BUCKET_FRAMES
+    same = [t for t in thumbs if t.frame // BUCKET_FRAMES == moment]
+    if same and same[0].score >= new.score:
+        return None
+    out = sorted([t for t in thumbs if t.frame // BUCKET_FRAMES != moment] + [new], key=lambda t: -t.score)
+    return out[:KEEP] if any(t is new for t in out[:KEEP]) else None
+
+
+def _would_keep(thumbs: list[Thumbnail], frame: int, score: float) -> bool:
+    moment = frame // BUCKET_FRAMES
+    same = [t for t in thumbs if t.frame // BUCKET_FRAMES == moment]
+    if same:
+        return score > same[0].score
+    return len(thumbs) < KEEP or score > thumbs[-1].score
+
+
 class Gallery:
-    """Best thumbnail per fragment, then per identity."""
+    """Best thumbnails per fragment, then per identity."""
 
     def __init__(self) -> None:
-        self.fragments: dict[int, Thumbnail] = {}
-        self.identities: dict[int, Thumbnail] = {}
+        self.fragments: dict[int, list[Thumbnail]] = {}
+        self.identities: dict[int, list[Thumbnail]] = {}
 
     def offer(
         self, frame: int, image: np.ndarray, boxes: np.ndarray, confidence: np.ndarray, fragments: np.ndarray,
@@ -77,27 +105,42 @@ class Gallery:
         """Consider the boxes of one frame (in ``image``'s pixels) as thumbnails of their fragments."""
         scores = crop_quality(image, boxes, confidence, scale)
         for box, score, fid in zip(boxes, scores, fragments, strict=True):
-            best = self.fragments.get(int(fid))
-            if best is not None and score <= best.score:  # sharpness can only lower a score: skip the crop
+            kept = self.fragments.get(int(fid), [])
+            if not _would_keep(kept, frame, float(score)):  # sharpness can only lower a score: skip the crop
                 continue
             thumb = cut_thumbnail(image, box)
             if thumb is None:
                 continue
-            score = float(score) * sharpness(thumb)
-            if best is None or score > best.score:
-                self.fragments[int(fid)] = Thumbnail(score, frame, thumb)
+            now = _kept(kept, Thumbnail(float(score) * sharpness(thumb), frame, thumb))
+            if now is not None:
+                self.fragments[int(fid)] = now
 
     def merge(self, fragment: int, identity: int) -> None:
-        """A decided fragment's best crop competes for its identity's thumbnail."""
-        thumb = self.fragments.pop(int(fragment), None)
-        if thumb is None:
-            return
-        best = self.identities.get(identity)
-        if best is None or thumb.score > best.score:
-            self.identities[identity] = thumb
+        """A decided fragment's crops compete for its identity's."""
+        kept = self.identities.get(identity, [])
+        for thumb in self.fragments.pop(int(fragment), []):
+            kept = _kept(kept, thumb) or kept
+        if kept:
+            self.identities[identity] = kept
 
-    def jpeg(self, identity: int, quality: int = 90) -> bytes | None:
-        thumb = self.identities.get(identity)
+    def thumbnails(self, identity: int) -> list[Thumbnail]:
+        """The identity's kept crops, clearest first."""
+        return list(self.identities.get(identity, []))
+
+    def choose(self, identity: int, distances: np.ndarray | None = None) -> Thumbnail | None:
+        """The thumbnail to show: the clearest crop, among those within ``LOOK_SLACK`` of the smallest of
+        ``distances`` (each crop's appearance distance to the identity's usual look, in
+        :meth:`thumbnails` order) when they are given."""
+        thumbs = self.thumbnails(identity)
+        if not thumbs:
+            return None
+        if distances is None or len(distances) != len(thumbs):
+            return thumbs[0]
+        near = float(np.min(distances)) + LOOK_SLACK
+        return next(t for t, d in zip(thumbs, distances, strict=True) if d <= near)
+
+    def jpeg(self, identity: int, distances: np.ndarray | None = None, quality: int = 90) -> bytes | None:
+        thumb = self.choose(identity, distances)
         if thumb is None:
             return None
         ok, data = cv2.imencode(".jpg", thumb.image, [cv2.IMWRITE_JPEG_QUALITY, quality])

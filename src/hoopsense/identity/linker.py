@@ -108,14 +108,23 @@ class Identity:
     fragments: list[int] = field(default_factory=list)
     gallery: deque = field(default_factory=deque)
     samples: int = 0
+    total: np.ndarray | None = None  # sum of every sample, each counted once
 
     def add(self, embedding: np.ndarray, size: int) -> None:
         self.samples += 1
+        self.total = embedding.astype(np.float64) if self.total is None else self.total + embedding
         if len(self.gallery) >= size:
             # keep samples spread over time: drop every other old sample once full
             kept = list(self.gallery)[::2]
             self.gallery = deque(kept)
         self.gallery.append(np.asarray(embedding, dtype=np.float32))
+
+    def look(self) -> np.ndarray | None:
+        """The mean of all his samples (L2-normalised): how he looked most of the time."""
+        if self.total is None:
+            return None
+        norm = float(np.linalg.norm(self.total))
+        return (self.total / norm).astype(np.float32) if norm > 0 else None
 
 
 class Linker:

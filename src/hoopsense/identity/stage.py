@@ -183,6 +183,27 @@ class IdentityStage:
                 out = out[keep]
         return out
 
+    def thumbnail_jpeg(self, identity: int) -> bytes | None:
+        """The identity's gallery thumbnail as JPEG: its clearest crop that looks like him (not like a
+        player his track drifted onto for a while), judged by the re-ID embedder when there is one."""
+        if self.gallery is None:
+            return None
+        thumbs = self.gallery.thumbnails(identity)
+        person = self.linker.identities.get(identity)
+        look = person.look() if person is not None else None
+        distances = None
+        if self.embedder is not None and look is not None and len(thumbs) > 1:
+            t = time.perf_counter()
+            distances = np.array([self._distance_to(thumb.image, look) for thumb in thumbs])
+            self.seconds["gallery"] += time.perf_counter() - t
+        return self.gallery.jpeg(identity, distances)
+
+    def _distance_to(self, crop: np.ndarray, look: np.ndarray) -> float:
+        assert self.embedder is not None
+        h, w = crop.shape[:2]
+        embedding = self.embedder.embed(crop, np.array([[0.0, 0.0, float(w), float(h)]]))[0]
+        return float(1.0 - float(np.dot(embedding, look)))
+
     # ------------------------------------------------------------------ summaries
     def team_of(self, identity: int) -> Team | None:
         return self.teams.get(identity)

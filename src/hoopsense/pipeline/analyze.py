@@ -201,7 +201,7 @@ def _write_gallery(outputs: OutputSet, paths: OutputPaths, identity: IdentitySta
     if paths.gallery is None or identity.gallery is None:
         return
     for pid, info in result.identities.items():
-        data = identity.gallery.jpeg(pid) if "thumbnail" in info else None
+        data = identity.thumbnail_jpeg(pid) if "thumbnail" in info else None
         if data is not None:
             outputs.reserve(paths.gallery / _thumbnail_name(pid)).write_bytes(data)
 
