@@ -357,10 +357,10 @@ def dataset_bounds(dataset: Dataset, results: Path) -> tracking_bounds.Bounds:
 
 def bounds_table(outcomes: list[Outcome]) -> str:
     """Where each configuration loses identity: detector, tracker swaps, linking (IDF1 on one matching)."""
-    head = ("configuration", "recall", "precision", "IDF1 detection cap", "IDF1 fragment cap", "IDF1")
+    head = ("configuration", "recall", "precision", "IDF1 detection cap", "fragments", "IDF1 fragment cap", "IDF1")
     rows = [
         (o.name, f"{100 * b.recall:.1f}", f"{100 * b.precision:.1f}", f"{100 * b.detection_cap:.1f}",
-         f"{100 * b.fragment_cap:.1f}", f"{100 * b.idf1:.1f}")
+         str(b.fragments), f"{100 * b.fragment_cap:.1f}", f"{100 * b.idf1:.1f}")
         for o in outcomes if (b := o.bounds) is not None
     ]  # fmt: skip
     if not rows:
@@ -370,7 +370,7 @@ def bounds_table(outcomes: list[Outcome]) -> str:
     return "\n".join([
         "where identity is lost (boxes matched to people at IoU 0.5 once; in %)",
         fmt(head), "-" * len(fmt(head)), *map(fmt, rows),
-        "detection cap: every output box with its true identity; fragment cap: the tracker's own IDs linked "
+        "detection cap: every output box with its true identity; fragment cap: the run's fragments linked "
         "perfectly; IDF1: the configuration's identities on the same matches.",
     ])  # fmt: skip
 

@@ -7,10 +7,13 @@ computed the same way, so they can be compared with each other:
 * ``detection cap``: the IDF1 if every output box carried its true
   identity, ``2 TP / (GT + output boxes)``. Only the detector (and the
   tracker's choice of which boxes to output) limits it.
-* ``fragment cap``: the IDF1 if the tracker's fragments (its own track IDs,
-  before any re-identification) were linked perfectly, each joined to the
-  person it covers most. What the tracker's ID swaps (one track ID moving
-  from one person to another) cost comes out as the gap to the detection cap.
+* ``fragment cap``: the IDF1 if the run's fragments (the tracker's own IDs,
+  cut where hoopsense's linker split them; ``track_id`` in ``tracks.csv``)
+  were linked perfectly, each joined to the person it covers most. What ID
+  swaps inside fragments (one track ID moving from one person to another)
+  cost comes out as the gap to the detection cap. More, shorter fragments
+  raise it (each box its own fragment reaches the detection cap) and leave
+  more to the linking, so read it with the number of fragments.
 * ``IDF1``: the configuration's own identities, scored with the same
   matches. The gap to the fragment cap is what the linking loses (or, when
   it splits fragments, gains).
@@ -50,6 +53,7 @@ class Bounds:
     gt_rows: int
     boxes: int
     matched: int
+    fragments: int  # distinct tracker IDs (fragments) in the output: more, shorter ones raise the fragment cap
     detection_cap: float
     fragment_cap: float
     idf1: float
@@ -156,6 +160,7 @@ def bounds(gt: np.ndarray, boxes: Sequence[Box]) -> Bounds:
         gt_rows=len(gt),
         boxes=len(boxes),
         matched=matched,
+        fragments=len(set(tracks)),
         detection_cap=f1(matched),
         fragment_cap=f1(_id_tp(people, _perfectly_linked(people, tracks))),
         idf1=f1(_id_tp(people, [b.identity for b in boxes])),
@@ -168,4 +173,7 @@ def combined(parts: Sequence[Bounds]) -> Bounds:
     n = sum(p.boxes for p in parts)
     total = gt + n
     weigh = lambda attr: sum(getattr(p, attr) * (p.gt_rows + p.boxes) for p in parts) / total if total else float("nan")  # noqa: E731
-    return Bounds(gt, n, sum(p.matched for p in parts), weigh("detection_cap"), weigh("fragment_cap"), weigh("idf1"))
+    return Bounds(
+        gt, n, sum(p.matched for p in parts), sum(p.fragments for p in parts),
+        weigh("detection_cap"), weigh("fragment_cap"), weigh("idf1"),
+    )  # fmt: skip

@@ -73,6 +73,7 @@ def test_fragments_of_one_person_cost_identity_until_linked():
         linked.append(_box(gt, f, 2, 2))
     unlinked, joined = tb.bounds(gt, broken), tb.bounds(gt, linked)
     assert unlinked.fragment_cap == joined.fragment_cap == 1.0  # perfect linking would join them
+    assert unlinked.fragments == joined.fragments == 3
     assert unlinked.idf1 == pytest.approx(0.75)  # person 1 keeps only half his rows under one ID
     assert joined.idf1 == 1.0
 
