@@ -145,3 +145,51 @@ def test_coverage_of_a_folder_with_a_broken_clip(tmp_path):
     labelled[1] = True
     order = coverage.order(labelled)
     assert order is not None and sorted(order.tolist()) == [i for i in range(len(clips)) if i != 1]
+
+
+def test_descriptors_are_cached_in_the_folder_and_only_new_or_changed_clips_are_computed_again(tmp_path, monkeypatch):
+    import hoopsense.label.order as order
+
+    folder = make_motion_dataset(tmp_path / "clips", per_class=3)
+    clips = sorted(p.stem for p in folder.glob("*.mp4"))
+    paths = {c: folder / f"{c}.mp4" for c in clips}
+    cache = folder / order.CACHE
+    first = Coverage(clips, paths, cache=cache)
+    first.run()
+    assert first.computed == len(clips) and cache.exists()
+    assert first.order(np.zeros(len(clips), bool)) is not None
+
+    computed: list[int] = []
+    real = order.motion_descriptor
+    monkeypatch.setattr(order, "motion_descriptor", lambda frames: computed.append(1) or real(frames))
+    again = Coverage(clips, paths, cache=cache)
+    again.run()
+    assert again.computed == 0 and not computed  # everything came from the cache ...
+    assert np.array_equal(again.clusters, first.clusters) and np.allclose(again.typicality, first.typicality)
+
+    # ... until a clip changes (another clip's content under its name) or a new one appears
+    paths[clips[0]].write_bytes(paths[clips[-1]].read_bytes())
+    extra = folder / "extra.mp4"
+    extra.write_bytes(paths[clips[1]].read_bytes())
+    third = Coverage([*clips, "extra"], {**paths, "extra": extra}, cache=cache)
+    third.run()
+    assert third.computed == 2 and len(computed) == 2
+    assert set(order.load_descriptors(cache)) == {*clips, "extra"}
+
+
+def test_a_damaged_or_unwritable_descriptor_cache_is_computed_again(tmp_path):
+    import hoopsense.label.order as order
+
+    folder = make_motion_dataset(tmp_path / "clips", per_class=2)
+    clips = sorted(p.stem for p in folder.glob("*.mp4"))
+    paths = {c: folder / f"{c}.mp4" for c in clips}
+    cache = folder / order.CACHE
+    cache.write_bytes(b"not a cache")
+    coverage = Coverage(clips, paths, cache=cache)
+    coverage.run()
+    assert coverage.ready and coverage.computed == len(clips)
+    assert set(order.load_descriptors(cache)) == set(clips)  # rewritten whole
+    unwritable = tmp_path / "no-such-folder" / order.CACHE
+    coverage = Coverage(clips, paths, cache=unwritable)
+    coverage.run()  # the order still works; the cache is just not kept
+    assert coverage.ready and not unwritable.exists()

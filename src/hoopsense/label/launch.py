@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hoopsense.errors import ConfigError, OutputError
-from hoopsense.label.order import Coverage
+from hoopsense.label.order import CACHE, Coverage
 from hoopsense.label.store import ANNOTATIONS, LOCK, LabelStore
 from hoopsense.web import bind, new_token, url_of
 
@@ -57,7 +57,7 @@ def serve(folder: Path, options: LabelServerOptions, *, on_ready: Callable[[str,
         from hoopsense.label.guesses import Guesser
 
         guesser = Guesser(options.recognizer, store.clips, paths, options.device)
-    coverage = Coverage(store.clips, paths)
+    coverage = Coverage(store.clips, paths, cache=folder / CACHE)
     sock = bind(options.host, options.port)
     token = new_token()
     app = create_app(store, token, guesser, coverage)

@@ -20,6 +20,11 @@ of clips there are:
   confident clip comes first; without a model (``uncertainty=None``) the most
   typical one does, which is the labeller's "varied first" order for a folder
   nobody has labelled yet.
+
+The descriptors of a folder are cached in it (:data:`CACHE`, one file, each
+clip stamped with its size and modification time), so the labeller computes
+only new or changed clips when it is launched again: about 10 ms a clip, some
+minutes for a season's clips.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hoopsense.errors import HoopsenseError
+from hoopsense.errors import HoopsenseError, OutputError
+from hoopsense.outputs import atomic_write
 from hoopsense.video import read_frames
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,9 @@ DIRECTIONS = 8
 STILL_PX = 0.25  # flow below this many pixels (at FLOW_SIZE) counts as no motion
 MAX_FRAMES = 16
 DESCRIPTOR_SIZE = (DIRECTIONS + 1) * 4 * 2  # (directions + still) x 2x2 cells x 2 halves of the clip
+DESCRIPTOR_VERSION = 1  # raise it when motion_descriptor changes: caches of another version are ignored
+CACHE = ".motion-descriptors.npz"  # in the clip folder
+SAVE_EVERY = 500  # newly computed descriptors between saves of the cache (an interrupted run keeps them)
 
 
 def motion_descriptor(frames: np.ndarray) -> np.ndarray:
@@ -173,9 +182,11 @@ class Coverage:
     that cannot be decoded gets a descriptor of no motion.
     """
 
-    def __init__(self, clips: Sequence[str], paths: dict[str, Path]) -> None:
+    def __init__(self, clips: Sequence[str], paths: dict[str, Path], cache: Path | None = None) -> None:
         self.clips = list(clips)
         self._paths = paths
+        self.cache = cache  # the descriptor cache file (None: no cache)
+        self.computed = 0  # descriptors computed by this run (the others came from the cache)
         self.done = 0
         self.clusters: np.ndarray | None = None
         self.typicality: np.ndarray | None = None
@@ -199,17 +210,32 @@ class Coverage:
 
     def run(self) -> None:
         """Compute everything in this thread (:meth:`start` runs it in the background)."""
-        still = motion_descriptor(np.zeros((1, 8, 8, 3), np.uint8))
         out = np.empty((len(self.clips), DESCRIPTOR_SIZE), np.float32)
+        known = load_descriptors(self.cache) if self.cache is not None else {}
         for i, clip in enumerate(self.clips):
             if self._stop.is_set():
-                return
-            try:
-                out[i] = motion_descriptor(read_frames(self._paths[clip], max_frames=256))
-            except HoopsenseError as exc:
-                log.warning("clip %s counts as still in the varied order: %s", clip, exc)
-                out[i] = still
+                break
+            path = self._paths[clip]
+            stamp = _stamp(path)
+            hit = known.get(clip)
+            if hit is not None and stamp is not None and hit[0] == stamp:
+                out[i] = hit[1]
+            else:
+                try:
+                    out[i] = motion_descriptor(read_frames(path, max_frames=256))
+                except HoopsenseError as exc:
+                    log.warning("clip %s counts as still in the varied order: %s", clip, exc)
+                    out[i] = motion_descriptor(np.zeros((1, 8, 8, 3), np.uint8))
+                if stamp is not None:
+                    known[clip] = (stamp, out[i].copy())
+                self.computed += 1
+                if self.cache is not None and self.computed % SAVE_EVERY == 0:
+                    save_descriptors(self.cache, known)
             self.done = i + 1
+        if self.cache is not None and self.computed:
+            save_descriptors(self.cache, known)
+        if self._stop.is_set():
+            return
         clusters, self.typicality = cluster(out)
         self.clusters = clusters  # last: it marks the order ready
 
@@ -219,3 +245,52 @@ class Coverage:
         if clusters is None or typicality is None:
             return None
         return label_order(clusters, typicality, labelled, uncertainty)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
+def load_descriptors(cache: Path) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
+    """``{clip: ((size, mtime_ns), descriptor)}`` from a cache file; empty when it is absent, unreadable or
+    of another descriptor version."""
+    try:
+        with np.load(cache, allow_pickle=False) as doc:
+            if int(doc["version"]) != DESCRIPTOR_VERSION:
+                return {}
+            names, stamps, descriptors = doc["names"], doc["stamps"], doc["descriptors"]
+            if (
+                descriptors.ndim != 2
+                or descriptors.shape[1] != DESCRIPTOR_SIZE
+                or not len(names) == len(stamps) == len(descriptors)
+            ):
+                return {}
+            return {
+                str(n): ((int(s[0]), int(s[1])), d.astype(np.float32))
+                for n, s, d in zip(names, stamps, descriptors, strict=True)
+            }
+    except (OSError, KeyError, ValueError, EOFError):
+        return {}
+
+
+def save_descriptors(cache: Path, known: dict[str, tuple[tuple[int, int], np.ndarray]]) -> bool:
+    """Write the cache atomically; False (and a warning) when it cannot be written: the descriptors are then
+    computed again at the next launch."""
+    names = sorted(known)
+    try:
+        with atomic_write(cache, "wb", encoding=None) as fh:
+            np.savez(
+                fh,
+                version=np.int64(DESCRIPTOR_VERSION),
+                names=np.array(names, dtype=str),
+                stamps=np.array([known[n][0] for n in names], dtype=np.int64).reshape(-1, 2),
+                descriptors=np.array([known[n][1] for n in names], dtype=np.float32).reshape(-1, DESCRIPTOR_SIZE),
+            )
+    except (OSError, OutputError) as exc:
+        log.warning("could not save the motion descriptors to %s: %s", cache, exc)
+        return False
+    return True
