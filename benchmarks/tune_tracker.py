@@ -11,12 +11,23 @@ exactly as ``analyze`` does. With no ground truth, the figures are proxies:
 * ``per_frame``: median number of tracked people per frame.
 
     python benchmarks/tune_tracker.py --detector ../shared/assets/detector/yolov8n_int8.onnx
+
+``--composite 1 2`` sweeps against ground truth instead: the composited
+sequences of ``composite_tracking.py`` for those seeds (keep seed 0, which
+``bench_tracking.py`` reports, out of it), detections replayed through the
+tracker and delay line for ByteTrack and BoT-SORT, scored by the tracker's own
+IDF1 (no re-identification) with the detection and fragment caps of
+``tracking_bounds.py``.
+
+    python benchmarks/tune_tracker.py --composite 1 2
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +40,7 @@ from hoopsense.video import VideoReader
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT.parent / "shared" / "assets"
 CLIPS = ["nba_broadcast_wide_854x480.mp4", "davis.mp4", "euroball_pass.mp4"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def detect_all(detector: YoloDetector, clip: Path) -> tuple[tuple[int, int, float], list]:
@@ -76,11 +88,81 @@ def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: f
     }
 
 
+def against_ground_truth(detector: YoloDetector, seeds: list[int], top: int) -> None:
+    """The ``--composite`` sweep (see the module docstring)."""
+    import composite_tracking
+    import tracking_bounds
+
+    sequences = []
+    for seed in seeds:
+        folder = Path(tempfile.gettempdir()) / "hoopsense-bench" / f"composite-seed{seed}"
+        for seq in composite_tracking.ensure_sequences(folder, seed=seed):
+            with VideoReader(seq / f"{seq.name}.mp4", pixel_format="bgr24") as reader:
+                frames = [f.image for f in reader]
+                meta = reader.meta
+            dets = [detector.detect([im], bgr=True)[0] for im in frames]
+            gt = tracking_bounds.read_gt(seq / "gt" / "gt.txt")
+            sequences.append(((meta.width, meta.height, meta.fps), frames, dets, gt))
+
+    def score(cfg: TrackerConfig) -> tracking_bounds.Bounds:
+        parts = []
+        for (width, height, fps), frames, dets, gt in sequences:
+            tracker = PlayerTracker(cfg, width, height, fps)
+            delay = DelayLine(cfg.min_track_frames)
+            boxes: list[tracking_bounds.Box] = []
+
+            def emit(item: TrackedFrame) -> None:
+                for tid, (x1, y1, x2, y2) in zip(item.players.tracker_id.tolist(), item.players.xyxy.tolist()):
+                    boxes.append(tracking_bounds.Box(item.index + 1, (x1, y1, x2 - x1, y2 - y1), tid, tid))
+
+            for i, (image, d) in enumerate(zip(frames, dets)):
+                for ready in delay.push(TrackedFrame(i, i / fps, None, tracker.update(d, image, 1.0))):
+                    emit(ready)
+            for ready in delay.flush():
+                emit(ready)
+            parts.append(tracking_bounds.bounds(gt, boxes))
+        return tracking_bounds.combined(parts)
+
+    defaults = TrackerConfig()
+    grid = itertools.product(
+        ["bytetrack", "botsort"], [(0.25, 0.25), (0.35, 0.35), (0.5, 0.5), (0.5, 0.25)], [0.05, 0.2], [5, 10]
+    )
+    rows = []
+    for kind, (start, high), iou, min_frames in grid:
+        cfg = TrackerConfig(
+            kind=kind, activation=start, high_conf=high, min_iou=iou, min_track_frames=min_frames, min_height=0.0
+        )
+        mark = (kind, start, high, iou, min_frames) == (
+            defaults.kind, defaults.activation, defaults.high_conf, defaults.min_iou, defaults.min_track_frames,
+        )  # fmt: skip
+        rows.append((score(cfg), (kind, start, high, iou, min_frames), mark))
+    rows.sort(key=lambda r: -r[0].idf1)
+    print(f"composite seeds {seeds}: tracker IDF1 (no re-identification), best first; in %")
+    print("kind       start  high   iou  min frames | recall  prec  det cap  fragments  frag cap  IDF1")
+    shown = rows[:top] + [r for r in rows[top:] if r[2]]
+    for b, (kind, start, high, iou, min_frames), mark in shown:
+        print(
+            f"{kind:9s}  {start:5.2f} {high:5.2f} {iou:5.2f} {min_frames:11d} | {100 * b.recall:6.1f} "
+            f"{100 * b.precision:5.1f} {100 * b.detection_cap:8.1f} {b.fragments:10d} {100 * b.fragment_cap:9.1f} "
+            f"{100 * b.idf1:5.1f}{'  <- defaults' if mark else ''}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector", default=str(ASSETS / "detector" / "yolov8n_int8.onnx"))
     parser.add_argument("--top", type=int, default=10, help="how many parameter sets to print")
+    parser.add_argument(
+        "--composite",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="sweep against the composite ground truth of these seeds",
+    )
     args = parser.parse_args()
+    if args.composite:
+        against_ground_truth(YoloDetector(DetectorConfig(weights=args.detector)), args.composite, args.top * 2)
+        return
 
     detector = YoloDetector(DetectorConfig(weights=args.detector, conf=0.03))
     data = {name: detect_all(detector, ASSETS / "footage" / name) for name in CLIPS}
