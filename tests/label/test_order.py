@@ -175,6 +175,11 @@ def test_descriptors_are_cached_in_the_folder_and_only_new_or_changed_clips_are_
     third.run()
     assert third.computed == 2 and len(computed) == 2
     assert set(order.load_descriptors(cache)) == {*clips, "extra"}
+    # a clip removed from the folder leaves the cache when it is next saved
+    extra.write_bytes(paths[clips[2]].read_bytes())
+    fourth = Coverage(clips[1:] + ["extra"], {**paths, "extra": extra}, cache=cache)
+    fourth.run()
+    assert fourth.computed == 1 and set(order.load_descriptors(cache)) == {*clips[1:], "extra"}
 
 
 def test_a_damaged_or_unwritable_descriptor_cache_is_computed_again(tmp_path):

@@ -211,7 +211,8 @@ class Coverage:
     def run(self) -> None:
         """Compute everything in this thread (:meth:`start` runs it in the background)."""
         out = np.empty((len(self.clips), DESCRIPTOR_SIZE), np.float32)
-        known = load_descriptors(self.cache) if self.cache is not None else {}
+        wanted = set(self.clips)  # clips gone from the folder leave the cache at its next save
+        known = {c: v for c, v in load_descriptors(self.cache).items() if c in wanted} if self.cache is not None else {}
         for i, clip in enumerate(self.clips):
             if self._stop.is_set():
                 break
