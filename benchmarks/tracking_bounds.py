@@ -119,7 +119,10 @@ def match(gt: np.ndarray, boxes: Sequence[Box]) -> list[int | None]:
         if not len(truth):
             continue
         iou = _iou(truth[:, 2:6], np.array([boxes[i].xywh for i in idx], dtype=np.float64))
-        rows, cols = linear_sum_assignment(-iou)
+        # most matches at IoU >= 0.5 first, then the highest IoU among them: pairs below 0.5 must not
+        # crowd out a valid pair (as maximising the plain IoU sum can)
+        gain = np.where(iou >= MIN_IOU, max(iou.shape) + iou, 0.0)
+        rows, cols = linear_sum_assignment(-gain)
         for r, c in zip(rows, cols, strict=True):
             if iou[r, c] >= MIN_IOU:
                 people[idx[c]] = int(truth[r, 1])
@@ -169,6 +172,7 @@ def bounds(gt: np.ndarray, boxes: Sequence[Box]) -> Bounds:
 
 def combined(parts: Sequence[Bounds]) -> Bounds:
     """Several sequences as one (each sequence's people and IDs kept apart, as the evaluation does)."""
+    parts = [p for p in parts if p.gt_rows + p.boxes]  # an empty sequence has nothing to weigh
     gt = sum(p.gt_rows for p in parts)
     n = sum(p.boxes for p in parts)
     total = gt + n

@@ -155,18 +155,41 @@ def _jpeg(image: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def test_the_gallery_keeps_a_few_crops_from_different_moments():
+def test_the_gallery_keeps_the_best_crop_of_each_of_its_best_moments():
     from hoopsense.identity.gallery import BUCKET_FRAMES, KEEP, Gallery
 
     gallery = Gallery()
     image = np.full((480, 640, 3), 120, dtype=np.uint8)
     image[100:300, 200:260] = RED
-    for frame in range(BUCKET_FRAMES * (KEEP + 3)):
-        conf = np.array([0.5 + 0.4 * ((frame * 7) % 11) / 10], dtype=np.float32)  # scores vary frame to frame
-        gallery.offer(frame, image, np.array([[200, 100, 260, 300]], np.float32), conf, np.array([1]), 1.0)
+    box = np.array([[200, 100, 260, 300]], np.float32)
+    moments = KEEP + 3
+    # confidence rises from moment to moment, and within a moment peaks where (frame * 7) % 11 == 10
+    conf = lambda f: 0.2 + 0.05 * (f // BUCKET_FRAMES) + 0.01 * ((f * 7) % 11)  # noqa: E731
+    for frame in range(BUCKET_FRAMES * moments):
+        gallery.offer(frame, image, box, np.array([conf(frame)], np.float32), np.array([1]), 1.0)
+    kept = gallery.fragments[1]
+    assert sorted(t.frame // BUCKET_FRAMES for t in kept) == list(range(moments - KEEP, moments))
+    assert all((t.frame * 7) % 11 == 10 for t in kept)  # each moment's best frame
+    assert [t.score for t in kept] == sorted((t.score for t in kept), reverse=True)
+    # a second fragment of the same identity competes moment by moment
+    for frame in range(BUCKET_FRAMES * moments, BUCKET_FRAMES * (moments + 2)):
+        gallery.offer(frame, image, box, np.array([0.99], np.float32), np.array([2]), 1.0)
     gallery.merge(1, 9)
-    thumbs = gallery.thumbnails(9)
-    moments = [t.frame // BUCKET_FRAMES for t in thumbs]
-    assert len(thumbs) == KEEP and len(set(moments)) == KEEP
-    assert [t.score for t in thumbs] == sorted((t.score for t in thumbs), reverse=True)
-    assert 1 not in gallery.fragments  # merged into the identity
+    gallery.merge(2, 9)
+    assert 1 not in gallery.fragments and 2 not in gallery.fragments
+    merged = [t.frame // BUCKET_FRAMES for t in gallery.thumbnails(9)]
+    assert merged[:2] == [moments, moments + 1] or merged[:2] == [moments + 1, moments]
+    assert sorted(merged) == list(range(moments - KEEP + 2, moments + 2))
+    gallery.forget([9, 1])  # nothing to forget: identities are kept
+    assert len(gallery.thumbnails(9)) == KEEP
+
+
+def test_crops_of_tracks_too_short_to_be_written_are_let_go():
+    from hoopsense.identity.stage import FORGET_AFTER
+
+    stage = IdentityStage(IdentityConfig(teams=False), fps=30, embedder=MeanColour())
+    # a flicker (tracker 9, 3 frames: dropped by a delay line wanting 5), then a steady player
+    script = [[(RED, 100, 1)] + ([(BLUE, 400, 9)] if f < 3 else []) for f in range(FORGET_AFTER + 40)]
+    run(stage, script, min_frames=5)
+    assert stage.gallery is not None and not stage.gallery.fragments  # the flicker's crops are gone
+    assert len(stage.released) == 1

@@ -194,7 +194,48 @@ def test_a_damaged_or_unwritable_descriptor_cache_is_computed_again(tmp_path):
     coverage.run()
     assert coverage.ready and coverage.computed == len(clips)
     assert set(order.load_descriptors(cache)) == set(clips)  # rewritten whole
+    whole = cache.read_bytes()
+    cache.write_bytes(whole[: len(whole) // 2])  # a real cache cut short (a full disk, a killed copy)
+    assert order.load_descriptors(cache) == {}
+    coverage = Coverage(clips, paths, cache=cache)
+    coverage.run()
+    assert coverage.ready and coverage.computed == len(clips)
     unwritable = tmp_path / "no-such-folder" / order.CACHE
     coverage = Coverage(clips, paths, cache=unwritable)
     coverage.run()  # the order still works; the cache is just not kept
     assert coverage.ready and not unwritable.exists()
+
+
+def test_a_clip_that_cannot_be_decoded_is_tried_again_at_the_next_launch(tmp_path):
+    import hoopsense.label.order as order
+
+    folder = make_motion_dataset(tmp_path / "clips", per_class=2)
+    clips = sorted(p.stem for p in folder.glob("*.mp4"))
+    paths = {c: folder / f"{c}.mp4" for c in clips}
+    (folder / f"{clips[0]}.mp4").write_bytes(b"not a video")
+    cache = folder / order.CACHE
+    for _ in range(2):
+        coverage = Coverage(clips, paths, cache=cache)
+        coverage.run()
+        assert coverage.ready and clips[0] not in order.load_descriptors(cache)
+    assert coverage.computed == 1  # only the broken clip, again
+
+
+def test_stopping_the_coverage_keeps_what_it_computed(tmp_path, monkeypatch):
+    import time
+
+    import hoopsense.label.order as order
+
+    folder = make_motion_dataset(tmp_path / "clips", per_class=3)
+    clips = sorted(p.stem for p in folder.glob("*.mp4"))
+    cache = folder / order.CACHE
+    coverage = Coverage(clips, {c: folder / f"{c}.mp4" for c in clips}, cache=cache)
+    real = order.motion_descriptor
+    monkeypatch.setattr(order, "motion_descriptor", lambda frames: time.sleep(0.2) or real(frames))
+    coverage.start()
+    deadline = time.monotonic() + 60
+    while coverage.computed < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    coverage.stop(wait_s=30)  # as the server does at Ctrl-C: returns once the thread saved its work
+    assert not coverage.ready and 3 <= coverage.computed < len(clips)
+    assert len(order.load_descriptors(cache)) == coverage.computed

@@ -110,3 +110,22 @@ def test_tracks_csv_and_mot_files_are_read_with_their_frame_bases(tmp_path):
     (row,) = tb.read_tracks_csv(csv_path)
     assert (row.frame, row.identity, row.track, row.xywh) == (1, 5, 7, (10.0, 20.0, 50.0, 120.0))
     assert tb.read_mot(mot) == [tb.Box(1, (10.0, 20.0, 50.0, 120.0), 5, 5)]
+
+
+def test_a_pair_below_the_iou_threshold_never_crowds_out_a_valid_match():
+    # box B covers person 2 at IoU 0.52; box A covers person 2 at 0.43, and B overlaps person 1 at 0.26.
+    # Maximising the plain IoU sum pairs B with person 1 and A with person 2 (0.69 > 0.52), both below
+    # 0.5: no match at all, where B-person 2 is a valid one.
+    gt = np.array([[1, 1, 0, 0, 100, 100, 1, 1, 1.0], [1, 2, 100, 0, 100, 100, 1, 1, 1.0]])
+    a = tb.Box(1, (140.0, 0.0, 100.0, 100.0), 1, 1)
+    b = tb.Box(1, (55.0, 0.0, 120.0, 100.0), 2, 2)
+    assert tb.match(gt, [a, b]) == [None, 2]
+    assert tb.bounds(gt, [a, b]).matched == 1
+
+
+def test_an_empty_sequence_does_not_spoil_the_combined_figures():
+    gt = _gt()
+    perfect = tb.bounds(gt, [_box(gt, int(f), int(p), int(p)) for f, p in gt[:, :2]])
+    empty = tb.bounds(gt[:0], [])
+    both = tb.combined([perfect, empty])
+    assert both.detection_cap == both.fragment_cap == both.idf1 == 1.0

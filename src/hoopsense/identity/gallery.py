@@ -12,12 +12,14 @@ different moments (``BUCKET_FRAMES`` apart), as small thumbnails; a
 fragment's crops join its identity's once it is decided; and the thumbnail
 shown is the clearest of the crops that look like the identity most of the
 time (:meth:`Gallery.choose`, given their distances to the identity's mean
-appearance). Memory is bounded by ``KEEP`` thumbnails per identity (plus the
-few fragments still undecided).
+appearance). Memory is bounded by ``KEEP`` thumbnails per identity (plus
+those of the fragments not written yet; the identity stage drops the crops of
+fragments too short to be written).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -123,6 +125,11 @@ class Gallery:
         if kept:
             self.identities[identity] = kept
 
+    def forget(self, fragments: Iterable[int]) -> None:
+        """Drop the crops of fragments that will never join an identity (their rows were never written)."""
+        for fid in list(fragments):
+            self.fragments.pop(int(fid), None)
+
     def thumbnails(self, identity: int) -> list[Thumbnail]:
         """The identity's kept crops, clearest first."""
         return list(self.identities.get(identity, []))
@@ -136,8 +143,10 @@ class Gallery:
             return None
         if distances is None or len(distances) != len(thumbs):
             return thumbs[0]
+        if not np.all(np.isfinite(distances)):
+            return thumbs[0]
         near = float(np.min(distances)) + LOOK_SLACK
-        return next(t for t, d in zip(thumbs, distances, strict=True) if d <= near)
+        return next((t for t, d in zip(thumbs, distances, strict=True) if d <= near), thumbs[0])
 
     def jpeg(self, identity: int, distances: np.ndarray | None = None, quality: int = 90) -> bytes | None:
         thumb = self.choose(identity, distances)

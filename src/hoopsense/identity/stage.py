@@ -35,6 +35,8 @@ REID_COLOUR = "colour"
 
 
 COLOUR_SAMPLES = 24  # jersey-colour samples kept per track fragment
+FORGET_AFTER = 300  # frames after its last that an unreleased fragment's gallery crops are dropped
+FORGET_EVERY = 30  # frames between those clean-ups
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,11 @@ class IdentityStage:
             t = time.perf_counter()
             conf = players.confidence if players.confidence is not None else np.ones(len(players))
             self.gallery.offer(frame, image, boxes, conf, fragments, scale)
+            if frame % FORGET_EVERY == 0:
+                # crops of fragments that never reached the outputs (tracks too short to keep) are let go
+                self.gallery.forget(
+                    f for f in self.gallery.fragments if self.linker.fragments[f].last_frame < frame - FORGET_AFTER
+                )
             self.seconds["gallery"] += time.perf_counter() - t
         self.linker.decide(self.linker.ready())  # fragments' thumbnails join their identity in finalize()
         return out
@@ -193,9 +200,7 @@ class IdentityStage:
         look = person.look() if person is not None else None
         distances = None
         if self.embedder is not None and look is not None and len(thumbs) > 1:
-            t = time.perf_counter()
             distances = np.array([self._distance_to(thumb.image, look) for thumb in thumbs])
-            self.seconds["gallery"] += time.perf_counter() - t
         return self.gallery.jpeg(identity, distances)
 
     def _distance_to(self, crop: np.ndarray, look: np.ndarray) -> float:

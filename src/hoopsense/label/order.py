@@ -205,8 +205,11 @@ class Coverage:
         self._thread = threading.Thread(target=self.run, name="hoopsense-coverage", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 5.0) -> None:
+        """Stop computing, and wait (up to ``wait_s``) for the thread to save what it computed."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(wait_s)
 
     def run(self) -> None:
         """Compute everything in this thread (:meth:`start` runs it in the background)."""
@@ -224,11 +227,11 @@ class Coverage:
             else:
                 try:
                     out[i] = motion_descriptor(read_frames(path, max_frames=256))
-                except HoopsenseError as exc:
+                    if stamp is not None:
+                        known[clip] = (stamp, out[i].copy())
+                except HoopsenseError as exc:  # not cached: tried again at the next launch
                     log.warning("clip %s counts as still in the varied order: %s", clip, exc)
                     out[i] = motion_descriptor(np.zeros((1, 8, 8, 3), np.uint8))
-                if stamp is not None:
-                    known[clip] = (stamp, out[i].copy())
                 self.computed += 1
                 if self.cache is not None and self.computed % SAVE_EVERY == 0:
                     save_descriptors(self.cache, known)
@@ -267,14 +270,16 @@ def load_descriptors(cache: Path) -> dict[str, tuple[tuple[int, int], np.ndarray
             if (
                 descriptors.ndim != 2
                 or descriptors.shape[1] != DESCRIPTOR_SIZE
-                or not len(names) == len(stamps) == len(descriptors)
+                or names.ndim != 1
+                or stamps.shape != (len(names), 2)
+                or len(descriptors) != len(names)
             ):
                 return {}
             return {
                 str(n): ((int(s[0]), int(s[1])), d.astype(np.float32))
                 for n, s, d in zip(names, stamps, descriptors, strict=True)
             }
-    except (OSError, KeyError, ValueError, EOFError):
+    except Exception:  # a damaged cache (truncated zip, wrong shapes or types) is computed again, never fatal
         return {}
 
 
