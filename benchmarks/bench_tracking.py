@@ -365,14 +365,26 @@ def bounds_table(outcomes: list[Outcome]) -> str:
     ]  # fmt: skip
     if not rows:
         return ""
-    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([
         "where identity is lost (boxes matched to people at IoU 0.5 once; in %)",
-        fmt(head), "-" * len(fmt(head)), *map(fmt, rows),
+        *_aligned(head, rows),
         "detection cap: every output box with its true identity; fragment cap: the run's fragments linked "
         "perfectly; IDF1: the configuration's identities on the same matches.",
     ])  # fmt: skip
+
+
+def _aligned(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """``head``, a rule and ``rows`` in aligned columns (names left, figures right); a row of a name and a
+    note (shorter than ``head``) prints the note after the name."""
+    full = [r for r in rows if len(r) == len(head)]
+    widths = [
+        max(len(head[i]), *(len(r[i]) for r in full), *(len(r[0]) for r in rows if i == 0)) for i in range(len(head))
+    ]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    lines = [fmt(head), "-" * len(fmt(head))]
+    for r in rows:
+        lines.append(fmt(r) if len(r) == len(head) else f"{r[0].ljust(widths[0])}  {r[1]}")
+    return lines
 
 
 def table(title: str, outcomes: list[Outcome], min_height: float) -> str:
@@ -387,11 +399,7 @@ def table(title: str, outcomes: list[Outcome], min_height: float) -> str:
             o.name, f"{100 * o.hota:.1f}", f"{100 * o.idf1:.1f}", str(o.idsw), f"{o.ids_found}/{o.ids_gt}",
             f"{1000 * o.loop_s / max(o.frames, 1):.0f}", per(o.reid_s), per(o.team_s), f"{o.process_s:.0f}",
         ))  # fmt: skip
-    widths = [max(len(head[i]), *(len(r[i]) for r in rows if len(r) == len(head) or i == 0)) for i in range(len(head))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-    lines = [title, fmt(head), "-" * len(fmt(head))]
-    for r in rows:
-        lines.append(fmt(r) if len(r) == len(head) else f"{r[0].ljust(widths[0])}  {r[1]}")
+    lines = [title, *_aligned(head, rows)]
     lines.append(
         f"HOTA and IDF1 in %, all sequences combined; hoopsense with --min-height {min_height:g}; "
         "ms/frame: tracking loop wall time (start-up and model loading excluded); proc s: whole processes."

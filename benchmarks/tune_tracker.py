@@ -28,6 +28,7 @@ import argparse
 import itertools
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,28 +51,32 @@ def detect_all(detector: YoloDetector, clip: Path) -> tuple[tuple[int, int, floa
     return (meta.width, meta.height, meta.fps), dets
 
 
-def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: float) -> dict[str, float]:
+def released(
+    size: tuple[int, int, float], dets: list, cfg: TrackerConfig, images: list | None = None
+) -> Iterator[TrackedFrame]:
+    """The frames ``analyze`` would write: ``dets`` through the tracker (``images`` feed BoT-SORT's camera-motion
+    compensation) and the delay line."""
     width, height, fps = size
     tracker = PlayerTracker(cfg, width, height, fps)
     delay = DelayLine(cfg.min_track_frames)
+    for i, d in enumerate(dets):
+        yield from delay.push(TrackedFrame(i, i / fps, None, tracker.update(d, images[i] if images else None)))
+    yield from delay.flush()
+
+
+def replay(size: tuple[int, int, float], dets: list, cfg: TrackerConfig, conf: float) -> dict[str, float]:
+    width, height, _ = size
     first: dict[int, tuple[int, np.ndarray]] = {}
     last: dict[int, tuple[int, np.ndarray]] = {}
     count: dict[int, int] = {}
     per_frame: list[int] = []
 
-    def emit(item: TrackedFrame) -> None:
+    for item in released(size, [d[d.confidence >= conf] for d in dets], cfg):
         per_frame.append(len(item.players))
         for tid, box in zip(item.players.tracker_id.tolist(), item.players.xyxy):
             first.setdefault(tid, (item.index, box))
             last[tid] = (item.index, box)
             count[tid] = count.get(tid, 0) + 1
-
-    for i, d in enumerate(dets):
-        players = tracker.update(d[d.confidence >= conf])
-        for ready in delay.push(TrackedFrame(i, i / fps, None, players)):
-            emit(ready)
-    for ready in delay.flush():
-        emit(ready)
 
     n = len(dets)
 
@@ -106,20 +111,12 @@ def against_ground_truth(detector: YoloDetector, seeds: list[int], top: int) -> 
 
     def score(cfg: TrackerConfig) -> tracking_bounds.Bounds:
         parts = []
-        for (width, height, fps), frames, dets, gt in sequences:
-            tracker = PlayerTracker(cfg, width, height, fps)
-            delay = DelayLine(cfg.min_track_frames)
-            boxes: list[tracking_bounds.Box] = []
-
-            def emit(item: TrackedFrame) -> None:
-                for tid, (x1, y1, x2, y2) in zip(item.players.tracker_id.tolist(), item.players.xyxy.tolist()):
-                    boxes.append(tracking_bounds.Box(item.index + 1, (x1, y1, x2 - x1, y2 - y1), tid, tid))
-
-            for i, (image, d) in enumerate(zip(frames, dets)):
-                for ready in delay.push(TrackedFrame(i, i / fps, None, tracker.update(d, image, 1.0))):
-                    emit(ready)
-            for ready in delay.flush():
-                emit(ready)
+        for size, frames, dets, gt in sequences:
+            boxes = [
+                tracking_bounds.Box(item.index + 1, (x1, y1, x2 - x1, y2 - y1), tid, tid)
+                for item in released(size, dets, cfg, frames)
+                for tid, (x1, y1, x2, y2) in zip(item.players.tracker_id.tolist(), item.players.xyxy.tolist())
+            ]
             parts.append(tracking_bounds.bounds(gt, boxes))
         return tracking_bounds.combined(parts)
 

@@ -77,15 +77,14 @@ def cut_thumbnail(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
 
 def _kept(thumbs: list[Thumbnail], new: Thumbnail) -> list[Thumbnail] | None:
     """``thumbs`` with ``new`` in it (best per moment, the ``KEEP`` best moments), or None when it changes nothing."""
-    moment = new.frame // BUCKET_FRAMES
-    same = [t for t in thumbs if t.frame // BUCKET_FRAMES == moment]
-    if same and same[0].score >= new.score:
+    if not _would_keep(thumbs, new.frame, new.score):
         return None
-    out = sorted([t for t in thumbs if t.frame // BUCKET_FRAMES != moment] + [new], key=lambda t: -t.score)
-    return out[:KEEP] if any(t is new for t in out[:KEEP]) else None
+    moment = new.frame // BUCKET_FRAMES
+    return sorted([t for t in thumbs if t.frame // BUCKET_FRAMES != moment] + [new], key=lambda t: -t.score)[:KEEP]
 
 
 def _would_keep(thumbs: list[Thumbnail], frame: int, score: float) -> bool:
+    """Whether a crop of ``frame`` with ``score`` would join ``thumbs`` (kept clearest first)."""
     moment = frame // BUCKET_FRAMES
     same = [t for t in thumbs if t.frame // BUCKET_FRAMES == moment]
     if same:
