@@ -98,6 +98,7 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--split-distance", args.split_distance is not None),
             ("--teams", args.teams != "on"),
             ("--keep-referees", args.keep_referees),
+            ("--keep-crowd", args.keep_crowd),
         )
         if used
     ]

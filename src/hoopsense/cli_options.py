@@ -32,7 +32,7 @@ TRACKER = {
 }  # fmt: skip
 IDENTITY = {
     "reid": "reid", "link_distance": "link_distance", "split_distance": "split_distance",
-    "keep_referees": "keep_referees", "device": "device",
+    "keep_referees": "keep_referees", "keep_crowd": "keep_crowd", "device": "device",
 }  # fmt: skip
 RECOGNIZER = {
     "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
@@ -82,6 +82,12 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
     )
     p.add_argument(
         "--keep-referees", action="store_true", help="keep referees in the outputs (default: they are dropped)"
+    )
+    p.add_argument(
+        "--keep-crowd",
+        action="store_true",
+        help="keep the crowd in front of the floor (people not in a uniform, only ever seen cut by the bottom "
+        "edge and smaller than a player) in the outputs (default: they are dropped)",
     )
 
 

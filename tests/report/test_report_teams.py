@@ -235,3 +235,19 @@ def test_write_report_embeds_thumbnails_into_one_file(tmp_path):
     text = page.read_text()
     assert text.count("data:image/jpeg;base64,") == len(GOOD_THUMBNAILS)
     assert "game.players" not in text  # never linked by path
+
+
+def test_a_kept_crowd_has_its_own_grey_group_before_the_referees(tmp_path):
+    run = write_run(tmp_path)
+    path = tmp_path / "game.timeline.json"
+    doc = json.loads(path.read_text())
+    for p in doc["players"]:
+        if p["player_id"] == 3:
+            p["team"] = "crowd"  # a run with --keep-crowd
+    path.write_text(json.dumps(doc))
+    data, _ = report_data(run)
+    assert [(g.team, g.name, g.colour) for g in data.groups] == [
+        ("A", "Team A", TEAM_COLOURS["A"]), ("B", "Team B", TEAM_COLOURS["B"]), ("other", "Other / unknown", GREY),
+        ("crowd", "Crowd", GREY), ("referee", "Referees", OWN_COLOUR[5]),
+    ]  # fmt: skip
+    assert data.groups[3].players == [3] and lanes(data)[3].colour == GREY

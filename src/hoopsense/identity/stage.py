@@ -6,8 +6,8 @@ players who need it, offers crops to the gallery and decides the fragments
 that have enough samples. The frame then waits in the stream's delay line;
 when it leaves, :meth:`IdentityStage.finalize` replaces each fragment ID by its
 identity (deciding any fragment still open, so no output ever shows a
-provisional ID), gives each identity its team, and drops referees unless they
-are kept. Teams are fitted once the first ``team_warmup_s`` seconds were seen
+provisional ID), gives each identity its team, and drops referees and the
+foreground crowd unless they are kept. Teams are fitted once the first ``team_warmup_s`` seconds were seen
 (the stream holds those frames back meanwhile) and refitted as players
 appear; an identity's team is fixed the first time one of its frames leaves,
 so the video, the track files and the timeline always agree.
@@ -16,6 +16,8 @@ so the video, the track files and the timeline always agree.
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,10 @@ REID_COLOUR = "colour"
 COLOUR_SAMPLES = 24  # jersey-colour samples kept per track fragment
 FORGET_AFTER = 300  # frames after its last that an unreleased fragment's gallery crops are dropped
 FORGET_EVERY = 30  # frames between those clean-ups
+EDGE_MARGIN = 0.02  # a box whose bottom is this close to the frame's (a fraction of its height) is cut by it
+CROWD_CUT = 0.8  # an identity cut by the bottom edge in at least this fraction of its boxes never stood in view
+HEIGHTS_KEPT = 64  # box heights kept per fragment (its first ones)
+WHOLE_KEPT = 2048  # heights of the latest whole (uncut) boxes, the reference size of a person on the floor
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,9 @@ class IdentityConfig:
       clip, whose identities rose from 29 to 39.
     * ``sample_every``: frames between appearance samples of a player already
       identified (a new fragment is sampled every frame until decided).
-    * ``teams``: cluster identities into teams ``A``/``B``, ``referee`` and
-      ``other``; ``keep_referees`` keeps referees in the outputs.
+    * ``teams``: cluster identities into teams ``A``/``B``, ``referee``,
+      ``crowd`` (see :class:`Footing`) and ``other``; ``keep_referees`` keeps
+      referees in the outputs, ``keep_crowd`` the crowd.
     * ``team_warmup_s``: seconds of video seen before the first team fit.
     * ``gallery``: keep each identity's clearest crop (thumbnails).
     """
@@ -69,6 +76,7 @@ class IdentityConfig:
     sample_every: int = 5
     teams: bool = True
     keep_referees: bool = False
+    keep_crowd: bool = False
     team_warmup_s: float = 1.0
     gallery: bool = True
     device: str = "cpu"
@@ -83,10 +91,71 @@ class IdentityConfig:
         if self.keep_referees and not self.teams:
             raise ConfigError("keep_referees needs teams (referees are found by the team clustering)",
                               field="IdentityConfig.keep_referees")  # fmt: skip
+        if self.keep_crowd and not self.teams:
+            raise ConfigError("keep_crowd needs teams (the crowd is found by the team clustering)",
+                              field="IdentityConfig.keep_crowd")  # fmt: skip
 
     @property
     def linking(self) -> bool:
         return self.reid != REID_OFF
+
+    @property
+    def dropped_sides(self) -> frozenset[str]:
+        """The sides left out of the outputs: referees and the crowd unless they are kept."""
+        if not self.teams:
+            return frozenset()
+        return frozenset(
+            name for name, kept in (("referee", self.keep_referees), ("crowd", self.keep_crowd)) if not kept
+        )
+
+
+class Footing:
+    """Whether a person was ever seen standing in the picture, from his boxes alone.
+
+    Spectators, photographers and staff between the camera and the court (the
+    heads along the bottom of a broadcast, the parents in front of a phone) are
+    seen cut by the frame's bottom edge, and what shows of them is smaller than
+    a whole person standing on the floor, though they are nearer the camera. A
+    player near the camera is cut too, but what shows of him is larger. So an
+    identity is :meth:`foreground` when at least ``CROWD_CUT`` of its boxes end
+    within ``EDGE_MARGIN`` of the bottom edge and their median height is below
+    the median height of the latest whole (uncut) boxes of everybody.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[int, int] = {}  # fragment -> boxes
+        self.cut: dict[int, int] = {}  # fragment -> boxes cut by the bottom edge
+        self.heights: dict[int, list[float]] = {}  # fragment -> its first HEIGHTS_KEPT box heights
+        self.whole: deque[float] = deque(maxlen=WHOLE_KEPT)
+
+    def add(self, fragments: np.ndarray, boxes: np.ndarray, frame_height: float) -> None:
+        """One frame's ``(N,)`` fragments and ``(N, 4)`` xyxy boxes, in a frame ``frame_height`` pixels high."""
+        heights = boxes[:, 3] - boxes[:, 1]
+        cut = boxes[:, 3] >= (1.0 - EDGE_MARGIN) * frame_height
+        self.whole.extend(heights[~cut].tolist())
+        for fid, h, c in zip(fragments.tolist(), heights.tolist(), cut.tolist(), strict=True):
+            self.seen[fid] = self.seen.get(fid, 0) + 1
+            self.cut[fid] = self.cut.get(fid, 0) + int(c)
+            kept = self.heights.setdefault(fid, [])
+            if len(kept) < HEIGHTS_KEPT:
+                kept.append(h)
+
+    def foreground(self, fragments: Iterable[int]) -> bool:
+        """True when the fragments (one identity's) are of someone in front of the floor: see the class."""
+        fragments = [f for f in fragments if f in self.seen]
+        seen = sum(self.seen[f] for f in fragments)
+        if seen == 0 or not self.whole:
+            return False
+        if sum(self.cut[f] for f in fragments) < CROWD_CUT * seen:
+            return False
+        heights = [h for f in fragments for h in self.heights[f]]
+        return float(np.median(heights)) < float(np.median(np.asarray(self.whole)))
+
+    def forget(self, fragments: Iterable[int]) -> None:
+        for f in fragments:
+            self.seen.pop(f, None)
+            self.cut.pop(f, None)
+            self.heights.pop(f, None)
 
 
 def default_link_distance(embedder: Embedder | None) -> float:
@@ -129,7 +198,8 @@ class IdentityStage:
         self.refit_every = max(30, self.warmup_frames)
         self.teams: dict[int, Team] = {}  # identity -> its team, fixed when first released
         self.team_colours: dict[str, str] = {}  # "A"/"B" -> the colour of its first player, one for the game
-        self.dropped_referee_rows = 0
+        self.footing = Footing() if config.teams else None
+        self.dropped_rows: dict[str, int] = {}  # side -> rows left out of the outputs
         self.released: dict[int, set[int]] = {}  # identity -> its fragments that reached the outputs
 
     # ------------------------------------------------------------------ stream side
@@ -142,6 +212,8 @@ class IdentityStage:
         fragments = self.linker.observe(frame, players.tracker_id)
         out.tracker_id = fragments
         boxes = players.xyxy * scale
+        if self.footing is not None:
+            self.footing.add(fragments, players.xyxy, image.shape[0] / scale)
         due = np.array([self._due(int(f), frame) for f in fragments], dtype=bool)
         if due.any():
             self._sample(frame, image, boxes[due], fragments[due])
@@ -151,10 +223,11 @@ class IdentityStage:
             self.gallery.offer(frame, image, boxes, conf, fragments, scale)
             if frame % FORGET_EVERY == 0:
                 # crops of fragments that never reached the outputs (tracks too short to keep) are let go
-                self.gallery.forget(
-                    f for f in self.gallery.fragments if self.linker.fragments[f].last_frame < frame - FORGET_AFTER
-                )
+                self.gallery.forget(self._ended(self.gallery.fragments, frame))
             self.seconds["gallery"] += time.perf_counter() - t
+        if self.footing is not None and frame % FORGET_EVERY == 0:
+            # long over: released (their identity's side is fixed) or never to be
+            self.footing.forget(self._ended(self.footing.seen, frame))
         self.linker.decide(self.linker.ready())  # fragments' thumbnails join their identity in finalize()
         return out
 
@@ -184,9 +257,12 @@ class IdentityStage:
         if self.config.teams:
             teams = [self._team_of(int(p)) for p in identities]
             out.data["team"] = np.array([t.name if t else "" for t in teams], dtype=object)
-            if not self.config.keep_referees and n:
-                keep = np.array([t is None or t.name != "referee" for t in teams], dtype=bool)
-                self.dropped_referee_rows += int(n - keep.sum())
+            dropped = self.config.dropped_sides
+            if dropped and n:
+                keep = np.array([t is None or t.name not in dropped for t in teams], dtype=bool)
+                for t in teams:
+                    if t is not None and t.name in dropped:
+                        self.dropped_rows[t.name] = self.dropped_rows.get(t.name, 0) + 1
                 out = out[keep]
         return out
 
@@ -230,9 +306,14 @@ class IdentityStage:
             "teams": self.config.teams,
             "team_counts": counts,
             "keep_referees": self.config.keep_referees,
+            "keep_crowd": self.config.keep_crowd,
         }
 
     # ------------------------------------------------------------------ helpers
+    def _ended(self, fragments: Iterable[int], frame: int) -> list[int]:
+        """Those of ``fragments`` last seen more than ``FORGET_AFTER`` frames before ``frame``."""
+        return [f for f in fragments if self.linker.fragments[f].last_frame < frame - FORGET_AFTER]
+
     def _due(self, fragment: int, frame: int) -> bool:
         if self.linker.needs_samples(fragment):
             return True
@@ -271,9 +352,16 @@ class IdentityStage:
             return int(frag.identity)  # type: ignore[arg-type]
         return self.linker.identity_of(fragment)
 
+    def _fragments_of(self, identity: int) -> list[int]:
+        return list(self.linker.identities[identity].fragments)
+
     def _identity_colour(self, identity: int) -> tuple[np.ndarray, int] | None:
+        return self._colour_of(self._fragments_of(identity))
+
+    def _colour_of(self, fragments: Iterable[int]) -> tuple[np.ndarray, int] | None:
+        """The mean jersey feature of one person's fragments, and the samples it is the mean of."""
         total, n = None, 0
-        for fid in self.linker.identities[identity].fragments:
+        for fid in fragments:
             if fid in self._colour_sum:
                 total = self._colour_sum[fid] if total is None else total + self._colour_sum[fid]
                 n += self._colour_n[fid]
@@ -290,11 +378,13 @@ class IdentityStage:
         from hoopsense.identity.teams import TeamModel
 
         t = time.perf_counter()
-        ids, feats, ns = [], [], []
-        for pid in self.linker.identities:
-            got = self._identity_colour(pid)
+        people = [person.fragments for person in self.linker.identities.values()]
+        if not self.config.linking:  # a fragment becomes an identity only when released: each is one person
+            people += [[f] for f in self._colour_sum if self.linker.fragments[f].identity is None]
+        feats, ns = [], []
+        for fragments in people:
+            got = self._colour_of(fragments)
             if got is not None:
-                ids.append(pid)
                 feats.append(got[0])
                 ns.append(got[1])
         model = TeamModel.fit(np.stack(feats), np.asarray(ns)) if feats else None
@@ -315,6 +405,9 @@ class IdentityStage:
         from hoopsense.identity.teams import Team
 
         team = self._team_model.assign(got[0], got[1])
+        footing = self.footing
+        if team.name == "other" and footing is not None and footing.foreground(self._fragments_of(identity)):
+            team = Team("crowd", team.colour)  # not in a uniform, and never seen standing in view
         if team.name in ("A", "B"):  # refits move a team's mean a little: keep the colour the video started with
             team = Team(team.name, self.team_colours.setdefault(team.name, team.colour))
         self.teams[identity] = team

@@ -186,8 +186,8 @@ def _identities(identity: IdentityStage, result: AnalysisResult, gallery: str | 
         result.identities[pid] = info
     if identity.config.teams:
         counts = {k: len(v["players"]) for k, v in result.teams.items()}
-        if not identity.config.keep_referees:  # dropped from the outputs, still counted
-            counts["referee"] = sum(1 for t in identity.teams.values() if t.name == "referee")
+        for side in identity.config.dropped_sides:  # dropped from the outputs, still counted
+            counts[side] = sum(1 for t in identity.teams.values() if t.name == side)
         result.identity["team_counts"] = dict(sorted(counts.items()))
         # the colours the video draws, for readers of run.json alone (a tracking-only run has no timeline)
         result.identity["team_colours"] = {name: t["colour"] for name, t in sorted(result.teams.items())}
@@ -269,7 +269,8 @@ def _run(
                 colours = {}
                 for pid in item.players.tracker_id:
                     team = identity.team_of(int(pid))
-                    colours[int(pid)] = team.colour if team is not None and team.name != "other" else NO_TEAM_COLOUR
+                    plain = team is None or team.name in ("other", "crowd")
+                    colours[int(pid)] = NO_TEAM_COLOUR if plain else team.colour
             canvas = renderer.draw(item.image, item.players, labels, colours, skeletons=options.draw_pose)
             t = clock.add("render", t)
         if canvas is not None and writer is not None:

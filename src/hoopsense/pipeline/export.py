@@ -41,7 +41,7 @@ class TrackWriter:
 
     ``tracks.csv``: ``frame`` (0-based), ``time_s``, ``player_id`` (the
     person's identity for the whole game), ``track_id`` (the tracker fragment
-    it came from), ``team`` (``A``, ``B``, ``referee``, ``other``; empty when
+    it came from), ``team`` (``A``, ``B``, ``referee``, ``crowd``, ``other``; empty when
     teams are off or not known yet), box in pixels ``x1, y1, x2, y2`` and
     ``confidence``.
     MOTChallenge txt: ``frame`` (1-based), ``id`` (the identity), ``bb_left``, ``bb_top``,

@@ -8,9 +8,10 @@ are seconds from the start of the video, as the browser's video clock counts
 them.
 
 Runs with teams group the players: team ``A``, team ``B``, other people and
-players whose team is not known, then referees (when the run kept them). A
-player's colour is the one the annotated video draws him in: his team's
-jersey colour (a referee's own shirt colour), grey for others and unknowns,
+players whose team is not known, then the crowd and the referees (when the run
+kept them). A player's colour is the one the annotated video draws him in: his
+team's jersey colour (a referee's own shirt colour), grey for others, the crowd
+and unknowns,
 and, in runs without teams, the per-player palette colour. Thumbnails are
 the ``player-<id>.jpg`` files of the run's gallery folder, embedded as
 ``data:`` URIs; only plain JPEG files inside the run's folder are read.
@@ -31,8 +32,9 @@ from hoopsense.pipeline.render import NO_TEAM_COLOUR, action_colours, player_col
 from hoopsense.pipeline.run_files import RunFiles, read_json
 
 GAP_FRAMES = 5  # a player missing for more frames than this starts a new visible span
-TEAM_ORDER = ("A", "B", "other", "referee")  # the order of the page's lane groups
-TEAM_NAMES = {"A": "Team A", "B": "Team B", "other": "Other / unknown", "referee": "Referees"}
+TEAM_ORDER = ("A", "B", "other", "crowd", "referee")  # the order of the page's lane groups
+TEAM_NAMES = {"A": "Team A", "B": "Team B", "other": "Other / unknown", "crowd": "Crowd", "referee": "Referees"}
+PLAIN_GROUPS = ("other", "crowd")  # drawn grey, as the video draws them
 THUMBNAIL_LIMIT = 256 * 1024  # larger thumbnail files are left out of the page
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -44,13 +46,14 @@ class PlayerLane:
     colour: str
     visible: list[tuple[float, float]]
     classified: bool = False
-    team: str | None = None  # "A", "B", "referee", "other"; None when not known or teams are off
+    team: str | None = None  # "A", "B", "referee", "other", "crowd"; None when not known or teams are off
     thumbnail: str | None = None  # data:image/jpeg;base64,... of the player's gallery crop
 
 
 @dataclass
 class TeamGroup:
-    """One group of lanes: ``team`` is ``A``, ``B``, ``other`` (also players whose team is not known) or ``referee``."""
+    """One group of lanes: ``team`` is ``A``, ``B``, ``other`` (also players whose team is not known), ``crowd`` or
+    ``referee``."""
 
     team: str
     colour: str | None  # the swatch of the group's header; None when the run does not say
@@ -289,7 +292,7 @@ class _Teams:
             team = self.team.get(lane.player_id)
             lane.team = team if team in TEAM_NAMES else None
             group = lane.team if lane.team is not None else "other"
-            if group == "other":
+            if group in PLAIN_GROUPS:
                 lane.colour = NO_TEAM_COLOUR  # as the video draws them
             else:  # a referee's own shirt colour, else his team's; the palette colour when the run does not say
                 lane.colour = self.player_colour.get(lane.player_id) or self.team_colour.get(group) or lane.colour
@@ -298,7 +301,7 @@ class _Teams:
         data.groups = [
             TeamGroup(
                 name,
-                NO_TEAM_COLOUR if name == "other" else self.team_colour.get(name),
+                NO_TEAM_COLOUR if name in PLAIN_GROUPS else self.team_colour.get(name),
                 [lane.player_id for lane in lanes],
             )
             for name, lanes in by_group.items()
