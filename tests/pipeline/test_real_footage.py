@@ -96,6 +96,21 @@ def test_nba_clip_teams_and_referees(nba_run):
     assert "crowd" not in set(tracks["team"].tolist()) and len(teams) <= 13
 
 
+def test_a_run_without_video_identifies_players_as_a_run_with_it(nba_run, tmp_path):
+    """The identity stage sees the same full-size frames with or without ``--no-video``: same rows, same
+    identities, same teams (it once saw the detector's smaller copy, and a spectator became a player)."""
+    video, out = nba_run
+    reid = need_asset(ASSETS / "reid" / "osnet_x0_25_msmt17.onnx")
+    tracks_only = tmp_path / "nba.mp4"
+    args = ["analyze", str(video), "--out", str(tracks_only), "--detector", str(need_asset(ONNX_DETECTOR))]
+    assert main([*args, "--reid", str(reid), "--keep-referees", "--no-video", "--quiet"]) == 0
+    assert not tracks_only.exists()
+    with_video = read_tracks_csv(out.with_name("nba.tracks.csv"))
+    without = read_tracks_csv(tmp_path / "nba.tracks.csv")
+    for column in ("frame", "player_id", "track_id", "team"):
+        assert with_video[column].tolist() == without[column].tolist(), column
+
+
 def test_1080p_clip_part_end_to_end(tmp_path):
     video = need_asset(FOOTAGE / "gym_warmup_1080p.mp4")
     out = tmp_path / "gym.mp4"

@@ -202,6 +202,12 @@ class IdentityStage:
         self.dropped_rows: dict[str, int] = {}  # side -> rows left out of the outputs
         self.released: dict[int, set[int]] = {}  # identity -> its fragments that reached the outputs
 
+    @property
+    def wants_full_frames(self) -> bool:
+        """True when the stage looks at pixels (re-ID, jersey colours, thumbnails): it then needs the full-size
+        frames, so that a run without a video identifies players (and shows them) as well as one with it."""
+        return self.embedder is not None or self.config.teams or self.gallery is not None
+
     # ------------------------------------------------------------------ stream side
     def observe(self, frame: int, image: np.ndarray, scale: float, players: sv.Detections) -> sv.Detections:
         """Track IDs -> fragment IDs for one frame; ``image`` is BGR at ``scale`` x the frame size."""

@@ -120,8 +120,11 @@ class TrackedStream:
     """Iterate over the tracked frames of ``meta``'s video between ``start_s`` and ``end_s``.
 
     ``full`` keeps the full-size BGR picture of each frame (to draw on it or
-    cut crops); otherwise only the detector's small copy is decoded when that
-    is smaller. Iterating yields the frames the :class:`DelayLine` releases;
+    cut crops) in the frames it yields. The full-size picture is also decoded
+    when the identity stage looks at pixels (re-ID, jersey colours,
+    thumbnails), so that players are identified the same with or without it,
+    but then dropped once the stage has seen it; otherwise only the detector's
+    small copy is decoded when that is smaller. Iterating yields the frames the :class:`DelayLine` releases;
     :meth:`flush` yields the last ones once the video (or the caller) stops.
     ``on_frame(frames_done)`` is called after each decoded frame is tracked.
     Use it as a context manager so the decoding thread always stops.
@@ -145,6 +148,7 @@ class TrackedStream:
         self.clock = clock or StageClock()
         self.on_frame = on_frame
         self.full = full
+        decode_full = full or (identity is not None and identity.wants_full_frames)
         self.tracker = PlayerTracker(tracker, meta.width, meta.height, meta.fps)
         self.identity = identity
         self.delay = DelayLine(tracker.min_track_frames, identity)
@@ -152,7 +156,7 @@ class TrackedStream:
         scaled = small_size != (meta.width, meta.height)
         self.reader = VideoReader(
             meta.path, start_s=start_s, end_s=end_s, pixel_format="bgr24", meta=meta,
-            small_size=small_size if scaled else None, full=full or not scaled,
+            small_size=small_size if scaled else None, full=decode_full or not scaled,
         )  # fmt: skip
         self.scale = small_size[0] / meta.width
         self.frames = 0
