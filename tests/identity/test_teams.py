@@ -203,6 +203,27 @@ def test_a_coach_in_a_suit_is_other_and_does_not_break_the_teams():
     assert delta_e(result[15].colour, ORANGE) < 25  # others keep their own colour
 
 
+def test_a_player_whose_look_is_off_his_team_alone_stays_in_his_team():
+    """A look seen on one person only is no "other" group: one red player in deep shadow (farther than
+    ``merge_distance`` from the red team, nearer than ``max_distance``) is red, though he is in the fit."""
+    from hoopsense.identity.teams import _distance
+
+    people = [player(RED)] * 5 + [player(WHITE)] * 5
+    feats, counts = identities(people, seed=3)
+    red = np.mean([feats[i] for i in range(1, 6)], axis=0)
+    shadow = red.copy()
+    shadow[[0, 3]] -= 25.0  # shirt and shorts lightness
+    config = TeamConfig()
+    assert config.merge_distance < _distance(shadow, red) < config.max_distance
+    feats[11], counts[11] = shadow, 6
+    result = assign_teams(feats, counts)
+    assert result[11].name == result[1].name and result[1].name in ("A", "B")
+    # two such people are a look of their own, kept apart from the team
+    feats[12], counts[12] = shadow + 0.5, 6
+    result = assign_teams(feats, counts)
+    assert result[11].name == result[12].name == "other"
+
+
 def test_rarely_seen_identity_is_other():
     people = [player(BLUE)] * 4 + [player(YELLOW)] * 4 + [player(BLUE)]
     feats, counts = identities(people, seed=5)

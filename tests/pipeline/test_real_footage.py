@@ -76,6 +76,7 @@ def test_nba_clip_teams_and_referees(nba_run):
     counts = identity["team_counts"]
     print(f"\nnba teams: {counts}, colours {identity['team_colours']}")
     assert counts.get("A", 0) >= 3 and counts.get("B", 0) >= 4 and counts.get("referee", 0) == 2
+    assert counts["A"] + counts["B"] >= 9  # of the ten players, nine were found; none is "other"
     # a team's colour is its jersey's: one gold (red over blue), one blue (blue over red)
     (r_a, _, b_a), (r_b, _, b_b) = (
         tuple(int(identity["team_colours"][t][i : i + 2], 16) for i in (1, 3, 5)) for t in ("A", "B")
@@ -92,7 +93,7 @@ def test_nba_clip_teams_and_referees(nba_run):
     long_seen = [p for p in record["players"] if p["frames"] >= 100]
     assert sum(p["team"] in ("A", "B", "referee") for p in long_seen) >= 9
     # the heads of the courtside spectators along the bottom of the picture are the crowd: counted, not written
-    assert counts.get("crowd", 0) >= 3 and counts.get("other", 0) <= 2
+    assert counts.get("crowd", 0) >= 3 and counts.get("other", 0) <= 1
     assert "crowd" not in set(tracks["team"].tolist()) and len(teams) <= 13
 
 

@@ -46,10 +46,13 @@ Method
   trousers (NBA grey shirts, whose stripes are too thin to see at broadcast
   resolution; players' shorts match their shirts). Without such a group
   nobody is a referee; referees in a plain strong colour are ``"other"``.
-* **Other**: the remaining groups at least ``merge_distance`` from the teams
-  and the referees are kept as known "other" looks (crowd, coaches, staff,
-  identities mixed up by the tracker), nearer ones count as part of the
-  nearest team (the same jersey in other light).
+* **Other**: the remaining groups of at least two identities at least
+  ``merge_distance`` from the teams and the referees are kept as known
+  "other" looks (crowd, coaches, staff, identities mixed up by the tracker),
+  nearer ones count as part of the nearest team (the same jersey in other
+  light). A look seen on one identity only is not a group of its own: that
+  identity (a player in a shadow, a coach) is judged by ``max_distance``
+  alone, so no identity is "other" just for looking like itself.
 * **Assignment** (:meth:`TeamModel.assign`): the nearest group mean; ``"other"``
   when that is an "other" group, when it is farther than ``max_distance``,
   when the identity was seen fewer than ``min_samples`` frames, or when it is
@@ -347,12 +350,14 @@ class TeamModel:
             best = max(referees, key=lambda k: (summaries[k][2], -groups[k][0]))
             centres.append(summaries[best][0])
             names.append("referee")
-        # The remaining groups far from all of the above are kept as known "other" looks (coaches, crowd), so that
-        # an identity nearer to them than to a team is not pulled into the team; nearer groups are parts of a team
-        # (lighting) or of the referees, and their members go to the nearest of those.
+        # The remaining groups of several people far from all of the above are kept as known "other" looks
+        # (coaches, crowd), so that an identity nearer to them than to a team is not pulled into the team; nearer
+        # groups are parts of a team (lighting) or of the referees, and their members go to the nearest of those.
         named = list(centres)
         for k in range(len(summaries)):
             centre = summaries[k][0]
+            if summaries[k][1] < 2:
+                continue  # one person's look (maybe the very identity to assign): max_distance judges him
             if all(_distance(centre, c) >= config.merge_distance for c in named):
                 centres.append(centre)
                 names.append("other")
