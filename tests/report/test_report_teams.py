@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 
 import pytest
 from run_fixtures import (
@@ -202,18 +203,26 @@ def test_tracking_only_runs_without_colours_in_the_record_take_teams_from_the_tr
     assert colours == {pid: GREY if TEAM_OF[pid] in ("other", None) else player_colour(pid) for pid in TEAM_OF}
 
 
-def test_odd_team_fields_in_the_timeline_are_ignored(tmp_path):
+def edited_run(tmp_path, edit: Callable[[dict], None]):
+    """A run whose timeline document ``edit`` changed in place."""
     run = write_run(tmp_path)
     path = tmp_path / "game.timeline.json"
     doc = json.loads(path.read_text())
-    for p in doc["players"]:
-        if p["player_id"] == 1:
-            p["team"] = "C"  # not a team this release knows: with the others
-        if p["player_id"] == 2:
-            p["team_colour"] = "red;background:url(http://x)"  # not #rrggbb: the team's colour instead
-    doc["teams"]["B"] = "navy"
+    edit(doc)
     path.write_text(json.dumps(doc))
-    data, _ = report_data(run)
+    return run
+
+
+def test_odd_team_fields_in_the_timeline_are_ignored(tmp_path):
+    def edit(doc: dict) -> None:
+        for p in doc["players"]:
+            if p["player_id"] == 1:
+                p["team"] = "C"  # not a team this release knows: with the others
+            if p["player_id"] == 2:
+                p["team_colour"] = "red;background:url(http://x)"  # not #rrggbb: the team's colour instead
+        doc["teams"]["B"] = "navy"
+
+    data, _ = report_data(edited_run(tmp_path, edit))
     by_id = lanes(data)
     assert by_id[1].team is None and by_id[1].colour == GREY
     assert by_id[2].colour == TEAM_COLOURS["A"]
@@ -238,14 +247,12 @@ def test_write_report_embeds_thumbnails_into_one_file(tmp_path):
 
 
 def test_a_kept_crowd_has_its_own_grey_group_before_the_referees(tmp_path):
-    run = write_run(tmp_path)
-    path = tmp_path / "game.timeline.json"
-    doc = json.loads(path.read_text())
-    for p in doc["players"]:
-        if p["player_id"] == 3:
-            p["team"] = "crowd"  # a run with --keep-crowd
-    path.write_text(json.dumps(doc))
-    data, _ = report_data(run)
+    def edit(doc: dict) -> None:
+        for p in doc["players"]:
+            if p["player_id"] == 3:
+                p["team"] = "crowd"  # a run with --keep-crowd
+
+    data, _ = report_data(edited_run(tmp_path, edit))
     assert [(g.team, g.name, g.colour) for g in data.groups] == [
         ("A", "Team A", TEAM_COLOURS["A"]), ("B", "Team B", TEAM_COLOURS["B"]), ("other", "Other / unknown", GREY),
         ("crowd", "Crowd", GREY), ("referee", "Referees", OWN_COLOUR[5]),
