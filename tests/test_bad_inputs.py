@@ -461,6 +461,8 @@ def test_controls_the_cases_start_from_valid_runs(env, tmp_path, fake_detector, 
         pytest.param(["--court", "inf,0,0,inf,-inf,-inf"], id="court-inf"),
         pytest.param(["--court", ""], id="court-empty"),
         pytest.param(["--court", ",,,"], id="court-commas"),
+        pytest.param(["--keep-crowd", "--teams", "off"], id="keep-crowd-without-teams"),
+        pytest.param(["--keep-referees", "--teams", "off"], id="keep-referees-without-teams"),
     ],
 )
 def test_analyze_bad_numbers(env, run_bad, fake_detector, extra):

@@ -41,6 +41,8 @@ FORGET_AFTER = 300  # frames after its last that an unreleased fragment's galler
 FORGET_EVERY = 30  # frames between those clean-ups
 EDGE_MARGIN = 0.02  # a box whose bottom is this close to the frame's (a fraction of its height) is cut by it
 CROWD_CUT = 0.8  # an identity cut by the bottom edge in at least this fraction of its boxes never stood in view
+CROWD_MIN_BOXES = 10  # boxes an identity needs before it can be judged the crowd
+CROWD_GROWTH = 1.2  # boxes growing by more than this (latest third against first) are someone stepping into view
 HEIGHTS_KEPT = 64  # box heights kept per fragment (its first ones)
 WHOLE_KEPT = 2048  # heights of the latest whole (uncut) boxes, the reference size of a person on the floor
 
@@ -117,9 +119,14 @@ class Footing:
     seen cut by the frame's bottom edge, and what shows of them is smaller than
     a whole person standing on the floor, though they are nearer the camera. A
     player near the camera is cut too, but what shows of him is larger. So an
-    identity is :meth:`foreground` when at least ``CROWD_CUT`` of its boxes end
-    within ``EDGE_MARGIN`` of the bottom edge and their median height is below
-    the median height of the latest whole (uncut) boxes of everybody.
+    identity is :meth:`foreground` when it was seen in at least
+    ``CROWD_MIN_BOXES`` boxes, at least ``CROWD_CUT`` of them ending within
+    ``EDGE_MARGIN`` of the bottom edge, their median height is below the
+    median height of the latest whole (uncut) boxes of everybody, and they are
+    not growing: someone walking into the picture from under a raised camera is
+    cut at first too, and small, but his boxes grow (the latest third's median
+    height more than ``CROWD_GROWTH`` times the first third's), where a seated
+    spectator's stay the same size.
     """
 
     def __init__(self) -> None:
@@ -144,11 +151,14 @@ class Footing:
         """True when the fragments (one identity's) are of someone in front of the floor: see the class."""
         fragments = [f for f in fragments if f in self.seen]
         seen = sum(self.seen[f] for f in fragments)
-        if seen == 0 or not self.whole:
+        if seen < CROWD_MIN_BOXES or not self.whole:
             return False
         if sum(self.cut[f] for f in fragments) < CROWD_CUT * seen:
             return False
-        heights = [h for f in fragments for h in self.heights[f]]
+        heights = np.array([h for f in sorted(fragments) for h in self.heights[f]])  # fragments in time order
+        third = max(1, len(heights) // 3)
+        if np.median(heights[-third:]) > CROWD_GROWTH * np.median(heights[:third]):
+            return False  # stepping into view
         return float(np.median(heights)) < float(np.median(np.asarray(self.whole)))
 
     def forget(self, fragments: Iterable[int]) -> None:
@@ -200,6 +210,8 @@ class IdentityStage:
         self.team_colours: dict[str, str] = {}  # "A"/"B" -> the colour of its first player, one for the game
         self.footing = Footing() if config.teams else None
         self.dropped_rows: dict[str, int] = {}  # side -> rows left out of the outputs
+        self._written_unknown: set[int] = set()  # identities with rows written before their team was known
+        self._frame = 0  # the latest frame observed
         self.released: dict[int, set[int]] = {}  # identity -> its fragments that reached the outputs
 
     @property
@@ -212,6 +224,7 @@ class IdentityStage:
     def observe(self, frame: int, image: np.ndarray, scale: float, players: sv.Detections) -> sv.Detections:
         """Track IDs -> fragment IDs for one frame; ``image`` is BGR at ``scale`` x the frame size."""
         self.frames_seen += 1
+        self._frame = frame
         out = players[np.ones(len(players), dtype=bool)]
         if len(players) == 0:
             return out
@@ -263,12 +276,18 @@ class IdentityStage:
         if self.config.teams:
             teams = [self._team_of(int(p)) for p in identities]
             out.data["team"] = np.array([t.name if t else "" for t in teams], dtype=object)
+            self._written_unknown.update(int(p) for p, t in zip(identities, teams, strict=True) if t is None)
             dropped = self.config.dropped_sides
             if dropped and n:
-                keep = np.array([t is None or t.name not in dropped for t in teams], dtype=bool)
-                for t in teams:
-                    if t is not None and t.name in dropped:
-                        self.dropped_rows[t.name] = self.dropped_rows.get(t.name, 0) + 1
+                # left out: referees and the crowd, but never someone whose earlier rows were written (before the
+                # teams were known), so that nobody is half in the outputs
+                keep = np.array(
+                    [t is None or t.name not in dropped or int(p) in self._written_unknown
+                     for p, t in zip(identities, teams, strict=True)],
+                    dtype=bool,
+                )  # fmt: skip
+                for t in (t for t, k in zip(teams, keep, strict=True) if not k):
+                    self.dropped_rows[t.name] = self.dropped_rows.get(t.name, 0) + 1
                 out = out[keep]
         return out
 
@@ -313,6 +332,7 @@ class IdentityStage:
             "team_counts": counts,
             "keep_referees": self.config.keep_referees,
             "keep_crowd": self.config.keep_crowd,
+            "dropped_rows": dict(sorted(self.dropped_rows.items())),
         }
 
     # ------------------------------------------------------------------ helpers
@@ -358,6 +378,11 @@ class IdentityStage:
             return int(frag.identity)  # type: ignore[arg-type]
         return self.linker.identity_of(fragment)
 
+    def _undecided_and_recent(self, fragment: int) -> bool:
+        """Not an identity yet, and seen within ``FORGET_AFTER`` frames (a flicker long gone never will be)."""
+        frag = self.linker.fragments[fragment]
+        return frag.identity is None and frag.last_frame >= self._frame - FORGET_AFTER
+
     def _fragments_of(self, identity: int) -> list[int]:
         return list(self.linker.identities[identity].fragments)
 
@@ -386,7 +411,7 @@ class IdentityStage:
         t = time.perf_counter()
         people = [person.fragments for person in self.linker.identities.values()]
         if not self.config.linking:  # a fragment becomes an identity only when released: each is one person
-            people += [[f] for f in self._colour_sum if self.linker.fragments[f].identity is None]
+            people += [[f] for f in self._colour_sum if self._undecided_and_recent(f)]
         feats, ns = [], []
         for fragments in people:
             got = self._colour_of(fragments)
