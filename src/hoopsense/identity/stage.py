@@ -60,9 +60,9 @@ class IdentityConfig:
     * ``split_distance``: a decided fragment whose appearance stays farther
       than this from its identity (the tracker moved the ID onto another
       player) is split (None: never). Off by default: with OSNet x0.25 at 0.3
-      it raised IDF1 on the composite benchmark (47.4 to 51.2 with ByteTrack,
-      51.6 to 61.1 with BoT-SORT) but split 16 fragments of the 1080p gym
-      clip, whose identities rose from 29 to 39.
+      it raised IDF1 on the composite benchmark (47.4 to 53.8 with ByteTrack,
+      51.4 to 64.4 with BoT-SORT) but split 15 fragments of the 1080p gym
+      clip, whose identities rose from 28 to 36.
     * ``sample_every``: frames between appearance samples of a player already
       identified (a new fragment is sampled every frame until decided).
     * ``teams``: cluster identities into teams ``A``/``B``, ``referee``,
