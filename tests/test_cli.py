@@ -319,3 +319,19 @@ def test_cuda_requested_without_cuda(tmp_path, shapes_video, capsys):
         run_cli("analyze", shapes_video, "--out", tmp_path / "o.mp4", "--detector", onnx, "--device", "cuda"),
         "no CUDA device",
     )
+
+
+def test_the_summary_says_how_fragments_became_people_and_who_was_left_out():
+    from hoopsense.cli import identity_summary
+
+    identity = {
+        "linking": True, "fragments": 17, "identities": 15, "keep_referees": False, "keep_crowd": False,
+        "team_counts": {"A": 4, "B": 5, "crowd": 4, "referee": 2},
+    }  # fmt: skip
+    assert identity_summary(identity) == (
+        "17 track fragments linked into 15 people; team A 4, team B 5; "
+        "left out: 2 referees (--keep-referees keeps them), 4 in the crowd (--keep-crowd keeps them)"
+    )
+    kept = {**identity, "keep_referees": True, "keep_crowd": True, "linking": False}
+    assert identity_summary(kept) == "team A 4, team B 5"
+    assert identity_summary({"linking": False, "teams": False}) == "" and identity_summary(None) == ""

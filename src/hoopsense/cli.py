@@ -129,6 +129,9 @@ def _summary(result) -> None:
     table.add_row("input", f"{result.meta.path} ({result.meta.width}x{result.meta.height}, {result.meta.fps:.2f} fps)")
     table.add_row("frames", str(result.frames))
     table.add_row("players found", str(len(result.players)))
+    people = identity_summary(result.identity)
+    if people:
+        table.add_row("identities", people)
     if result.windows:
         brief = len(result.players) - len(result.classified)
         table.add_row(
@@ -142,6 +145,34 @@ def _summary(result) -> None:
     for path in result.outputs:
         table.add_row("wrote", str(path))
     console.print(table)
+
+
+def identity_summary(identity: dict | None) -> str:
+    """One line on how fragments became people, the teams, and who was left out of the outputs (and the flag
+    that keeps them), from the identity section of ``run.json``; empty when there is nothing to say."""
+    if not identity:
+        return ""
+    parts = []
+    if identity.get("linking"):
+        parts.append(
+            f"{identity.get('fragments', 0)} track fragments linked into {identity.get('identities', 0)} people"
+        )
+    counts = identity.get("team_counts") or {}
+    sides = [f"{label} {counts[name]}" for name, label in (("A", "team A"), ("B", "team B"), ("other", "other"))
+             if counts.get(name)]  # fmt: skip
+    if sides:
+        parts.append(", ".join(sides))
+    left = [
+        f"{counts[name]} {label} ({flag} keeps them)"
+        for name, label, flag, kept in (
+            ("referee", "referees", "--keep-referees", identity.get("keep_referees")),
+            ("crowd", "in the crowd", "--keep-crowd", identity.get("keep_crowd")),
+        )
+        if counts.get(name) and not kept
+    ]
+    if left:
+        parts.append("left out: " + ", ".join(left))
+    return "; ".join(parts)
 
 
 def _inspect(args: argparse.Namespace) -> int:
