@@ -106,3 +106,36 @@ def test_names_and_finding(tmp_path):
     write_record(tmp_path / "h.run.json", record())
     with pytest.raises(ConfigError, match="several runs"):
         RunFiles.find(tmp_path)
+
+
+def test_the_run_record_gives_the_colours_the_video_draws(tmp_path):
+    """run.json's team and player colours: a team's jersey colour, a referee's own shirt, and grey for other
+    people and the crowd, as the video draws them (not their own shirt colours)."""
+    from synth import make_video
+
+    from hoopsense.identity.stage import IdentityConfig, IdentityStage
+    from hoopsense.identity.teams import Team
+    from hoopsense.pipeline.analyze import _identities
+    from hoopsense.pipeline.render import NO_TEAM_COLOUR
+    from hoopsense.pipeline.results import AnalysisResult, TrackStats
+    from hoopsense.video import probe
+
+    video = make_video(tmp_path / "v.mp4", n_frames=5)
+    stage = IdentityStage(IdentityConfig(gallery=False, keep_referees=True, keep_crowd=True), fps=25, embedder=None)
+    sides = {1: Team("A", "#cc2020"), 2: Team("B", "#2020cc"), 3: Team("other", "#7a4b12"),
+             4: Team("crowd", "#214a2a"), 5: Team("referee", "#262626")}  # fmt: skip
+    stage.teams = dict(sides)
+    stage.released = {pid: {pid} for pid in sides}
+    result = AnalysisResult(meta=probe(video), players={pid: TrackStats(0, 4, 5) for pid in sides})
+    _identities(stage, result, gallery=None)
+    record = result.identity
+    assert record is not None
+    assert record["player_colours"] == {
+        "1": "#cc2020", "2": "#2020cc", "3": NO_TEAM_COLOUR, "4": NO_TEAM_COLOUR, "5": "#262626"
+    }  # fmt: skip
+    assert record["team_colours"] == {
+        "A": "#cc2020", "B": "#2020cc", "crowd": NO_TEAM_COLOUR, "other": NO_TEAM_COLOUR, "referee": "#262626"
+    }  # fmt: skip
+    assert record["team_counts"] == {"A": 1, "B": 1, "crowd": 1, "other": 1, "referee": 1}
+    # each player's own entry keeps his shirt colour (the report shows a referee in it)
+    assert result.identities[3]["team_colour"] == "#7a4b12"

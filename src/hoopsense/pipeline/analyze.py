@@ -24,7 +24,7 @@ from hoopsense.outputs import OutputSet, protect_inputs
 from hoopsense.pipeline.actions import ActionStage
 from hoopsense.pipeline.export import TrackWriter, write_run_files
 from hoopsense.pipeline.options import AnalyzeOptions
-from hoopsense.pipeline.render import NO_TEAM_COLOUR, Renderer, action_colours
+from hoopsense.pipeline.render import NO_TEAM_COLOUR, PLAIN_SIDES, Renderer, action_colours
 from hoopsense.pipeline.results import AnalysisInterrupted, AnalysisResult, TrackStats
 from hoopsense.pipeline.run_files import OutputPaths
 from hoopsense.pipeline.stream import StageClock, TrackedFrame, TrackedStream, check_start_in_video, expected_frames
@@ -189,10 +189,15 @@ def _identities(identity: IdentityStage, result: AnalysisResult, gallery: str | 
         for side in identity.config.dropped_sides:  # dropped from the outputs, still counted
             counts[side] = sum(1 for t in identity.teams.values() if t.name == side)
         result.identity["team_counts"] = dict(sorted(counts.items()))
-        # the colours the video draws, for readers of run.json alone (a tracking-only run has no timeline)
-        result.identity["team_colours"] = {name: t["colour"] for name, t in sorted(result.teams.items())}
+        # the colours the video draws, for readers of run.json alone (a tracking-only run has no timeline): a
+        # team's, a referee's own shirt, grey for other people and the crowd
+        result.identity["team_colours"] = {
+            name: NO_TEAM_COLOUR if name in PLAIN_SIDES else t["colour"] for name, t in sorted(result.teams.items())
+        }
         result.identity["player_colours"] = {
-            str(pid): info["team_colour"] for pid, info in result.identities.items() if info.get("team_colour")
+            str(pid): NO_TEAM_COLOUR if info.get("team") in PLAIN_SIDES else info["team_colour"]
+            for pid, info in result.identities.items()
+            if info.get("team_colour")
         }
 
 
@@ -269,7 +274,7 @@ def _run(
                 colours = {}
                 for pid in item.players.tracker_id:
                     team = identity.team_of(int(pid))
-                    plain = team is None or team.name in ("other", "crowd")
+                    plain = team is None or team.name in PLAIN_SIDES
                     colours[int(pid)] = NO_TEAM_COLOUR if plain else team.colour
             canvas = renderer.draw(item.image, item.players, labels, colours, skeletons=options.draw_pose)
             t = clock.add("render", t)

@@ -34,6 +34,7 @@ ACTION_PALETTE = (
 )
 BACKGROUND_COLOUR = "#757575"
 NO_TEAM_COLOUR = "#9e9e9e"  # other people, and players whose team is not known yet
+PLAIN_SIDES = ("other", "crowd")  # sides drawn in NO_TEAM_COLOUR, like players whose team is unknown
 PLAYER_PALETTE = sv.ColorPalette.DEFAULT
 
 

@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from hoopsense.errors import ConfigError
-from hoopsense.pipeline.render import NO_TEAM_COLOUR, action_colours, player_colour
+from hoopsense.pipeline.render import NO_TEAM_COLOUR, PLAIN_SIDES, action_colours, player_colour
 from hoopsense.pipeline.run_files import RunFiles, read_json
 
 GAP_FRAMES = 5  # a player missing for more frames than this starts a new visible span
 TEAM_ORDER = ("A", "B", "other", "crowd", "referee")  # the order of the page's lane groups
 TEAM_NAMES = {"A": "Team A", "B": "Team B", "other": "Other / unknown", "crowd": "Crowd", "referee": "Referees"}
-PLAIN_GROUPS = ("other", "crowd")  # drawn grey, as the video draws them
 THUMBNAIL_LIMIT = 256 * 1024  # larger thumbnail files are left out of the page
 _HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -292,7 +291,7 @@ class _Teams:
             team = self.team.get(lane.player_id)
             lane.team = team if team in TEAM_NAMES else None
             group = lane.team if lane.team is not None else "other"
-            if group in PLAIN_GROUPS:
+            if group in PLAIN_SIDES:
                 lane.colour = NO_TEAM_COLOUR  # as the video draws them
             else:  # a referee's own shirt colour, else his team's; the palette colour when the run does not say
                 lane.colour = self.player_colour.get(lane.player_id) or self.team_colour.get(group) or lane.colour
@@ -301,7 +300,7 @@ class _Teams:
         data.groups = [
             TeamGroup(
                 name,
-                NO_TEAM_COLOUR if name in PLAIN_GROUPS else self.team_colour.get(name),
+                NO_TEAM_COLOUR if name in PLAIN_SIDES else self.team_colour.get(name),
                 [lane.player_id for lane in lanes],
             )
             for name, lanes in by_group.items()
