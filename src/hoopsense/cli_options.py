@@ -86,8 +86,8 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
     p.add_argument(
         "--keep-crowd",
         action="store_true",
-        help="keep the crowd in front of the floor (people not in a uniform, only ever seen cut by the bottom "
-        "edge and smaller than a player) in the outputs (default: they are dropped)",
+        help="keep the crowd in front of the floor (people in no uniform, seen cut by the bottom edge and smaller "
+        "than the people seen whole) in the outputs (default: they are dropped)",
     )
 
 

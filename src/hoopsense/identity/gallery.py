@@ -146,12 +146,10 @@ class Gallery:
         thumbs = self.thumbnails(identity)
         if not thumbs:
             return None
-        if distances is None or len(distances) != len(thumbs):
-            return thumbs[0]
-        if not np.all(np.isfinite(distances)):
+        if distances is None or len(distances) != len(thumbs) or not np.all(np.isfinite(distances)):
             return thumbs[0]
         near = float(np.min(distances)) + LOOK_SLACK
-        return next((t for t, d in zip(thumbs, distances, strict=True) if d <= near), thumbs[0])
+        return next(t for t, d in zip(thumbs, distances, strict=True) if d <= near)
 
     def jpeg(self, identity: int, distances: np.ndarray | None = None, quality: int = 90) -> bytes | None:
         thumb = self.choose(identity, distances)

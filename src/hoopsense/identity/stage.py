@@ -7,9 +7,9 @@ that have enough samples. The frame then waits in the stream's delay line;
 when it leaves, :meth:`IdentityStage.finalize` replaces each fragment ID by its
 identity (deciding any fragment still open, so no output ever shows a
 provisional ID), gives each identity its team, and drops referees and the
-foreground crowd unless they are kept. Teams are fitted once the first ``team_warmup_s`` seconds were seen
-(the stream holds those frames back meanwhile) and refitted as players
-appear; an identity's team is fixed the first time one of its frames leaves,
+foreground crowd unless they are kept. Teams are fitted once the first
+``team_warmup_s`` seconds were seen (the stream holds those frames back
+meanwhile) and refitted as players appear; an identity's team is fixed the first time one of its frames leaves,
 so the video, the track files and the timeline always agree.
 """
 
@@ -242,11 +242,10 @@ class IdentityStage:
             self.gallery.offer(frame, image, boxes, conf, fragments, scale)
             if frame % FORGET_EVERY == 0:
                 # crops of fragments that never reached the outputs (tracks too short to keep) are let go
-                self.gallery.forget(self._ended(self.gallery.fragments, frame))
+                self.gallery.forget([f for f in self.gallery.fragments if self._over(f)])
             self.seconds["gallery"] += time.perf_counter() - t
         if self.footing is not None and frame % FORGET_EVERY == 0:
-            # long over: released (their identity's side is fixed) or never to be
-            self.footing.forget(self._ended(self.footing.seen, frame))
+            self.footing.forget([f for f in self.footing.seen if self._over(f)])
         self.linker.decide(self.linker.ready())  # fragments' thumbnails join their identity in finalize()
         return out
 
@@ -336,9 +335,10 @@ class IdentityStage:
         }
 
     # ------------------------------------------------------------------ helpers
-    def _ended(self, fragments: Iterable[int], frame: int) -> list[int]:
-        """Those of ``fragments`` last seen more than ``FORGET_AFTER`` frames before ``frame``."""
-        return [f for f in fragments if self.linker.fragments[f].last_frame < frame - FORGET_AFTER]
+    def _over(self, fragment: int) -> bool:
+        """True when the fragment was last seen more than ``FORGET_AFTER`` frames before the latest frame: released
+        by now (its identity's side is fixed), or never to be (a flicker too short to be written)."""
+        return self.linker.fragments[fragment].last_frame < self._frame - FORGET_AFTER
 
     def _due(self, fragment: int, frame: int) -> bool:
         if self.linker.needs_samples(fragment):
@@ -378,11 +378,6 @@ class IdentityStage:
             return int(frag.identity)  # type: ignore[arg-type]
         return self.linker.identity_of(fragment)
 
-    def _undecided_and_recent(self, fragment: int) -> bool:
-        """Not an identity yet, and seen within ``FORGET_AFTER`` frames (a flicker long gone never will be)."""
-        frag = self.linker.fragments[fragment]
-        return frag.identity is None and frag.last_frame >= self._frame - FORGET_AFTER
-
     def _fragments_of(self, identity: int) -> list[int]:
         return list(self.linker.identities[identity].fragments)
 
@@ -411,7 +406,7 @@ class IdentityStage:
         t = time.perf_counter()
         people = [person.fragments for person in self.linker.identities.values()]
         if not self.config.linking:  # a fragment becomes an identity only when released: each is one person
-            people += [[f] for f in self._colour_sum if self._undecided_and_recent(f)]
+            people += [[f] for f in self._colour_sum if self.linker.fragments[f].identity is None and not self._over(f)]
         feats, ns = [], []
         for fragments in people:
             got = self._colour_of(fragments)

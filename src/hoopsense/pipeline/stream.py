@@ -124,8 +124,8 @@ class TrackedStream:
     when the identity stage looks at pixels (re-ID, jersey colours,
     thumbnails), so that players are identified the same with or without it,
     but then dropped once the stage has seen it; otherwise only the detector's
-    small copy is decoded when that is smaller. Iterating yields the frames the :class:`DelayLine` releases;
-    :meth:`flush` yields the last ones once the video (or the caller) stops.
+    small copy is decoded when that is smaller. Iterating yields the frames the
+    :class:`DelayLine` releases; :meth:`flush` yields the last ones once the video (or the caller) stops.
     ``on_frame(frames_done)`` is called after each decoded frame is tracked.
     Use it as a context manager so the decoding thread always stops.
     """
