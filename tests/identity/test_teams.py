@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +21,7 @@ from hoopsense.identity.teams import (
     feature_colour,
     jersey_features,
 )
+from hoopsense.identity.teams import _groups as groups
 
 FLOOR = (95, 150, 205)  # BGR light wood
 SKIN = (90, 120, 170)
@@ -283,6 +286,28 @@ def test_empty_input():
     assert assign_teams({}, {}) == {}
     assert jersey_features(np.zeros((48, 64, 3), np.uint8), np.zeros((0, 4))).shape == (0, N_FEATURES)
     assert TeamModel.fit(np.zeros((0, N_FEATURES)), np.zeros(0)) is None
+
+
+def test_groups_merge_below_the_threshold_only():
+    # a pair exactly at the threshold stays apart; average linkage: {0, 1} at 1, then 2 at mean(9, 8) = 8.5
+    points = np.array([[0.0, 0], [1, 0], [9, 0]])
+    assert groups(points, 1.0) == [[0], [1], [2]]
+    assert groups(points, 1.5) == [[0, 1], [2]]
+    assert groups(points, 8.5) == [[0, 1], [2]]
+    assert groups(points, 8.6) == [[0, 1, 2]]
+    assert groups(points[:1], 5.0) == [[0]]
+    assert groups(points[:0], 5.0) == []
+
+
+def test_team_fitting_does_not_import_scikit_learn():
+    # the first fit runs mid-video: scikit-learn's import (about half a second) would stall the stream
+    code = (
+        "import sys, numpy as np; from hoopsense.identity.teams import TeamModel, N_FEATURES; "
+        "rng = np.random.default_rng(0); f = np.zeros((8, N_FEATURES)); f[:4, 0], f[4:, 0] = 90, 20; "
+        "f[:, :3] += rng.normal(0, 1, (8, 3)); assert TeamModel.fit(f, np.full(8, 20)) is not None; "
+        "assert 'sklearn' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_degenerate_boxes_give_finite_features():
