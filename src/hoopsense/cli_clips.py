@@ -96,6 +96,7 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--reid", args.reid is not None),
             ("--link-distance", args.link_distance is not None),
             ("--split-distance", args.split_distance is not None),
+            ("--swap-repair", args.swap_repair != "on"),
             ("--teams", args.teams != "on"),
             ("--keep-referees", args.keep_referees),
             ("--keep-crowd", args.keep_crowd),

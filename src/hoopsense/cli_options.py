@@ -32,7 +32,7 @@ TRACKER = {
 }  # fmt: skip
 IDENTITY = {
     "reid": "reid", "link_distance": "link_distance", "split_distance": "split_distance",
-    "keep_referees": "keep_referees", "keep_crowd": "keep_crowd", "device": "device",
+    "swap_repair": "swap_repair", "keep_referees": "keep_referees", "keep_crowd": "keep_crowd", "device": "device",
 }  # fmt: skip
 RECOGNIZER = {
     "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
@@ -78,6 +78,13 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
         "look changes",
     )
     p.add_argument(
+        "--swap-repair",
+        choices=("on", "off"),
+        default="on",
+        help="give two players their identities back when the tracker swapped their IDs and each now looks like "
+        "the other (needs a re-ID network; default: on)",
+    )
+    p.add_argument(
         "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"
     )
     p.add_argument(
@@ -96,7 +103,8 @@ def identity_config(args: argparse.Namespace, **fixed: Any) -> IdentityConfig:
     from hoopsense.identity.stage import IdentityConfig
 
     device = "cuda" if str(getattr(args, "device", "cpu")).startswith("cuda") else "cpu"
-    return build(IdentityConfig, IDENTITY, args, **{"teams": args.teams == "on", "device": device, **fixed})
+    flags = {"teams": args.teams == "on", "swap_repair": getattr(args, "swap_repair", "on") == "on"}
+    return build(IdentityConfig, IDENTITY, args, **{**flags, "device": device, **fixed})
 
 
 def build(cls: type[T], table: Mapping[str, str], args: argparse.Namespace, **fixed: Any) -> T:

@@ -159,3 +159,69 @@ def test_a_short_change_of_appearance_is_not_a_split_and_splitting_is_off_by_def
         LinkerConfig(split_distance=3)
     with pytest.raises(ConfigError):
         LinkerConfig(split_samples=0)
+
+
+SWAP = LinkerConfig(swap_margin=0.0)
+
+
+def _near_only(linker: Linker, identity: int, person: int) -> bool:
+    """Every embedding in the identity's gallery is ``person``'s look (the other player's never entered it)."""
+    gallery = np.stack(linker.identities[identity].gallery)
+    return bool(np.all(gallery @ look(person) > 0.9))
+
+
+def test_two_players_whose_tracker_ids_swapped_get_their_identities_back():
+    """A screen: trackers 1 and 2 follow persons 7 and 8, then (frame 20) trade them. Each now looks like the
+    other's identity: from the second such sample on, each tracker ID continues as the other's identity."""
+    linker = Linker(SWAP)
+    frames = {f: [(1, 7), (2, 8)] for f in range(20)} | {f: [(1, 8), (2, 7)] for f in range(20, 40)}
+    ids = run(linker, frames)
+    seven, eight = ids[0][1], ids[0][2]
+    assert seven != eight and linker.swaps == 1
+    assert (ids[20][1], ids[21][1]) == (seven, seven)  # the rows before the swap was seen keep the old identity
+    assert all(ids[f][1] == eight and ids[f][2] == seven for f in range(22, 40))
+    assert len(linker.identities) == 2 and len(linker.fragments) == 4
+    # the samples that showed the swap went to the right person, never to the wrong one
+    assert _near_only(linker, seven, 7) and _near_only(linker, eight, 8)
+
+
+def test_swapped_ids_stay_swapped_without_swap_repair():
+    """The linker as it was before swap repair (and with colour histograms, which cannot tell players apart)."""
+    linker = Linker()
+    frames = {f: [(1, 7), (2, 8)] for f in range(20)} | {f: [(1, 8), (2, 7)] for f in range(20, 40)}
+    ids = run(linker, frames)
+    assert linker.swaps == 0 and ids[39][1] == ids[0][1] and ids[39][2] == ids[0][2]
+
+
+def test_one_track_drifting_onto_another_player_is_not_a_swap():
+    """Tracker 1 drifts onto person 8, whom tracker 2 still follows: only one side looks like the other, so
+    nothing is swapped, and the drifted samples stay out of person 7's gallery."""
+    linker = Linker(SWAP)
+    frames = {f: [(1, 7), (2, 8)] for f in range(40)} | {f: [(1, 8), (2, 8)] for f in range(20, 40)}
+    ids = run(linker, frames)
+    seven = ids[0][1]
+    assert linker.swaps == 0 and ids[39][1] == seven and ids[39][2] == ids[0][2]
+    assert _near_only(linker, seven, 7)
+
+
+def test_one_sample_each_like_the_other_is_not_a_swap():
+    """A single frame in which each looks like the other (one passing the other) swaps nothing."""
+    linker = Linker(SWAP)
+    frames = {f: [(1, 7), (2, 8)] for f in range(40)} | {20: [(1, 8), (2, 7)]}
+    ids = run(linker, frames)
+    assert linker.swaps == 0 and ids[39][1] == ids[0][1] and len(linker.fragments) == 2
+    with pytest.raises(ConfigError):
+        LinkerConfig(swap_margin=-0.1)
+    with pytest.raises(ConfigError):
+        LinkerConfig(swap_samples=0)
+
+
+def test_someone_not_seen_lately_is_no_swap_partner():
+    """Tracker 2 looked like person 7 for a moment (frames 10-11), then left with person 8; long after, tracker 1
+    drifting onto someone like person 8 is no swap: person 8 is not in the picture."""
+    frames = {f: [(1, 7), (2, 8)] for f in range(10)} | {f: [(1, 7), (2, 7)] for f in (10, 11)}
+    frames |= {f: [(1, 8)] for f in range(40, 50)}
+    for recent, swaps in ((5, 0), (1000, 1)):  # with every identity a candidate, the old crossing would pair up
+        linker = Linker(LinkerConfig(swap_margin=0.0, swap_recent=recent))
+        run(linker, frames)
+        assert linker.swaps == swaps

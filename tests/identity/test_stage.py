@@ -124,6 +124,34 @@ def test_with_split_distance_a_tracker_id_that_jumps_onto_another_player_is_spli
     assert red_back == {red}  # red, back under tracker 5, is red again
 
 
+def test_swap_repair_gives_two_players_whose_tracker_ids_swapped_their_identities_back():
+    # red (tracker 1) and blue (tracker 2); at frame 20 the tracker trades them: tracker 1 follows blue
+    script = [[(RED if f < 20 else BLUE, 100, 1), (BLUE if f < 20 else RED, 400, 2)] for f in range(50)]
+    results = {}
+    for repair in (False, True):
+        stage = IdentityStage(IdentityConfig(teams=False, gallery=False, swap_repair=repair), fps=30,
+                              embedder=MeanColour())  # fmt: skip
+        frames = run(stage, script)
+        colours = [{int(p): ("red" if (x < 300) == (fr.index < 20) else "blue")
+                    for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0])} for fr in frames]  # fmt: skip
+        results[repair] = (colours, stage.summary())
+    colours, summary = results[False]
+    assert summary["swaps"] == 0 and summary["swap_repair"] is False
+    red, blue = (next(p for p, c in colours[0].items() if c == name) for name in ("red", "blue"))
+    assert colours[-1] == {red: "blue", blue: "red"}  # without repair each wears the other's identity to the end
+    colours, summary = results[True]
+    assert summary["swaps"] == 1 and summary["swap_repair"] is True
+    # after two samples each like the other (one every 5 frames once decided) each wears his own identity again,
+    # for good; the rows before keep the swapped ones
+    wrong = [f for f, c in enumerate(colours) if c != {red: "red", blue: "blue"}]
+    assert wrong == list(range(20, 20 + len(wrong))) and 6 <= len(wrong) <= 11, str(wrong)
+    # with colour histograms (which cannot tell two players in one kit apart) there is no swap repair
+    from hoopsense.identity.reid import ColourEmbedder
+
+    stage = IdentityStage(IdentityConfig(teams=False, gallery=False), fps=30, embedder=ColourEmbedder())
+    assert stage.summary()["swap_repair"] is False
+
+
 def test_the_thumbnail_shows_who_the_identity_was_most_of_the_time_not_a_clearer_player_it_drifted_onto():
     # tracker 1 follows red for 60 frames, then drifts onto blue, seen larger (a clearer crop), for 20
     stage = IdentityStage(IdentityConfig(teams=False), fps=30, embedder=MeanColour())

@@ -27,6 +27,16 @@ a person seen before (then it takes that person's identity) or somebody new.
   new fragment holding those samples, decided like any other but never
   linked back to the identity it split from. The rows already written keep
   the old identity; the samples in between do not enter its gallery.
+* Two tracker IDs swapped between two players (they were in contact, as in
+  a screen) are given back (``swap_margin``, None: never): a sample of a
+  decided fragment that looks more like another identity seen in the last
+  ``swap_recent`` frames than like its own (by ``swap_margin``) is held out
+  of its gallery, so that no gallery takes in the other player's look; once
+  two fragments have each ``swap_samples`` such samples in a row, each like
+  the other's identity, each tracker ID continues from the next frame as a
+  new fragment of the other's identity, with those samples. The rows already
+  written keep the old identities. One track alone looking like someone
+  else is not a swap (that is what ``split_distance`` handles).
 
 Pure bookkeeping on arrays: no images, no models.
 """
@@ -58,6 +68,8 @@ class LinkerConfig:
     * ``split_distance``: a decided fragment whose ``split_samples`` latest
       samples in a row are all farther than this from its identity is split
       (None: never).
+    * ``swap_margin``, ``swap_samples``, ``swap_recent``: swap repair (see the
+      module docstring; ``swap_margin`` None: off).
     """
 
     max_distance: float = 0.3
@@ -66,6 +78,9 @@ class LinkerConfig:
     gallery_size: int = 32
     split_distance: float | None = None
     split_samples: int = 3
+    swap_margin: float | None = None
+    swap_samples: int = 2
+    swap_recent: int = 15
 
     def __post_init__(self) -> None:
         check_range(self, "max_distance", 0, 2)
@@ -75,6 +90,10 @@ class LinkerConfig:
         if self.split_distance is not None:
             check_range(self, "split_distance", 0, 2)
         check_range(self, "split_samples", 1, 1000)
+        if self.swap_margin is not None:
+            check_range(self, "swap_margin", 0, 2)
+        check_range(self, "swap_samples", 1, 1000)
+        check_range(self, "swap_recent", 0, 100000, "frames")
 
 
 @dataclass
@@ -89,6 +108,8 @@ class Fragment:
     identity: int | None = None
     drift: list[np.ndarray] = field(default_factory=list)  # latest samples unlike its identity, in a row
     split_from: int | None = None  # the identity this fragment split from: never a candidate for it
+    crossed: list[np.ndarray] = field(default_factory=list)  # latest samples nearer another visible identity
+    crossed_to: int | None = None  # ... that identity
 
     def mean(self) -> np.ndarray | None:
         if not self.samples:
@@ -127,6 +148,11 @@ class Identity:
         return (self.total / norm).astype(np.float32) if norm > 0 else None
 
 
+def _distance(person: Identity, emb: np.ndarray) -> float:
+    """Cosine distance of an embedding to the closest of a person's stored embeddings."""
+    return 1.0 - float(np.max(np.stack(person.gallery) @ emb))
+
+
 class Linker:
     """Turns tracker IDs into fragment IDs, and fragments into identities; see the module docstring."""
 
@@ -139,10 +165,13 @@ class Linker:
         self._next_identity = 1
         self.linked = 0  # fragments that took an earlier identity
         self.splits = 0  # fragments split because their appearance changed
+        self.swaps = 0  # pairs of tracker IDs found swapped between two people, and given back
+        self._frame = -1
 
     # ------------------------------------------------------------------ per frame
     def observe(self, frame: int, tracker_ids: Sequence[int]) -> np.ndarray:
         """The fragment ID of each tracked box of ``frame`` (new fragments are opened as needed)."""
+        self._frame = frame
         out = np.empty(len(tracker_ids), dtype=np.int64)
         for i, tid in enumerate(int(t) for t in tracker_ids):
             fid = self._current.get(tid)
@@ -165,11 +194,16 @@ class Linker:
         limit = self.config.split_distance
         for fid, emb in zip(fragment_ids, embeddings, strict=True):
             frag = self.fragments[int(fid)]
+            current = self._current.get(frag.tracker_id)
+            if current is not None and current != frag.id:  # split or swapped earlier in this call: the new one's
+                frag = self.fragments[current]
             emb = np.asarray(emb, dtype=np.float32)
             if frag.identity is None:
                 frag.samples.append(emb)
                 continue
             person = self.identities[frag.identity]
+            if self.config.swap_margin is not None and self._crossed(frag, person, emb):
+                continue
             if limit is not None and person.gallery and 1.0 - float(np.max(np.stack(person.gallery) @ emb)) > limit:
                 frag.drift.append(emb)
                 if len(frag.drift) >= self.config.split_samples and self._current.get(frag.tracker_id) == frag.id:
@@ -238,6 +272,62 @@ class Linker:
         self.fragments[new.id] = new
         self._current[frag.tracker_id] = new.id
         self.splits += 1
+
+    def _crossed(self, frag: Fragment, person: Identity, emb: np.ndarray) -> bool:
+        """Hold ``emb`` back from ``person``'s gallery (``frag``'s identity) while the fragment looks more like
+        another visible identity, so that the other player's look never enters it, and give two fragments their
+        identities back once each looks like the other's. True when ``emb`` was held back (or went to the new
+        fragment of a swap); the held samples join ``person`` once a sample looks like him again."""
+        margin = self.config.swap_margin
+        assert margin is not None
+        if not person.gallery:
+            return False
+        best, nearest = None, _distance(person, emb) - margin
+        for other in self.identities.values():
+            if other.id == person.id or not other.gallery or other.last_frame < self._frame - self.config.swap_recent:
+                continue
+            d = _distance(other, emb)
+            if d < nearest:
+                best, nearest = other.id, d
+        if best is None or best != frag.crossed_to:
+            frag.crossed, frag.crossed_to = [], best
+            if best is None:
+                return False
+        frag.crossed.append(emb)
+        partner = self._swap_partner(frag)
+        if partner is not None:
+            self._swap(frag, partner)
+        return True
+
+    def _swap_partner(self, frag: Fragment) -> Fragment | None:
+        """The current fragment of the identity ``frag`` looks like, when it looks like ``frag``'s identity in turn
+        (each with ``swap_samples`` samples in a row)."""
+        need = self.config.swap_samples
+        if len(frag.crossed) < need or frag.crossed_to is None:
+            return None
+        partner = self.fragments[self.identities[frag.crossed_to].fragments[-1]]
+        if (
+            partner.crossed_to == frag.identity
+            and len(partner.crossed) >= need
+            and self._current.get(partner.tracker_id) == partner.id
+            and self._current.get(frag.tracker_id) == frag.id
+        ):
+            return partner
+        return None
+
+    def _swap(self, a: Fragment, b: Fragment) -> None:
+        """Close ``a`` and ``b`` and continue each tracker ID as a new fragment of the other's identity, with the
+        samples that showed the swap."""
+        pa, pb = a.identity, b.identity
+        assert pa is not None and pb is not None
+        for frag, identity in ((a, pb), (b, pa)):
+            new = Fragment(self._next_fragment, frag.tracker_id, self._frame + 1, self._frame, samples=frag.crossed)
+            self._next_fragment += 1
+            frag.crossed, frag.crossed_to, frag.drift = [], None, []
+            self.fragments[new.id] = new
+            self._current[frag.tracker_id] = new.id
+            self._assign(new, identity)
+        self.swaps += 1
 
     def _candidates(self, frag: Fragment) -> list[Identity]:
         return [
