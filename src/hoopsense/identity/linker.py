@@ -202,12 +202,17 @@ class Linker:
                 frag.samples.append(emb)
                 continue
             person = self.identities[frag.identity]
-            if self.config.swap_margin is not None and self._crossed(frag, person, emb):
-                continue
+            held = False
+            if self.config.swap_margin is not None:
+                held = self._crossed(frag, person, emb)
+                if self._current.get(frag.tracker_id) != frag.id:
+                    continue  # swapped: the sample went to the tracker ID's new fragment
             if limit is not None and person.gallery and 1.0 - float(np.max(np.stack(person.gallery) @ emb)) > limit:
                 frag.drift.append(emb)
                 if len(frag.drift) >= self.config.split_samples and self._current.get(frag.tracker_id) == frag.id:
                     self._split(frag)
+                continue
+            if held:
                 continue
             for earlier in frag.drift:  # a passing occlusion, not another player: they were his after all
                 person.add(earlier, self.config.gallery_size)
@@ -274,10 +279,9 @@ class Linker:
         self.splits += 1
 
     def _crossed(self, frag: Fragment, person: Identity, emb: np.ndarray) -> bool:
-        """Hold ``emb`` back from ``person``'s gallery (``frag``'s identity) while the fragment looks more like
-        another visible identity, so that the other player's look never enters it, and give two fragments their
-        identities back once each looks like the other's. True when ``emb`` was held back (or went to the new
-        fragment of a swap); the held samples join ``person`` once a sample looks like him again."""
+        """Whether ``emb`` is to be held back from ``person``'s gallery (``frag``'s identity): it looks more like
+        another visible identity, and the other player's look must never enter it. Gives two fragments their
+        identities back once each looks like the other's (``emb`` then goes to the new fragment)."""
         margin = self.config.swap_margin
         assert margin is not None
         if not person.gallery:
