@@ -65,6 +65,12 @@ def test_options_read_like_analyze_flags_and_stay_inside_the_root(tmp_path):
     assert options.identity.keep_referees is False
     assert (render, report) == (False, True)
     assert parse_options({}, root)[0].recognizer is None
+    # an on/off option given as a JSON boolean means on or off, not "left at its default"
+    switched = parse_options({"swap_repair": False, "teams": "off"}, root)[0].identity
+    assert switched.swap_repair is False and switched.teams is False
+    assert parse_options({"swap-repair": True, "teams": False}, root)[0].identity.teams is False
+    assert parse_options({"swap_repair": "off"}, root)[0].identity.swap_repair is False
+    assert parse_options({}, root)[0].identity.swap_repair is True
     assert parse_options({"reid": "colour", "detector": "yolo11n.pt"}, root)[0].detector.weights == "yolo11n.pt"
     for bad, message in [
         ({"recognizer": "../outside.pt"}, "outside"),

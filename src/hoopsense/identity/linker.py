@@ -33,8 +33,15 @@ a person seen before (then it takes that person's identity) or somebody new.
   ``swap_recent`` frames than like its own (by ``swap_margin``) is held out
   of its gallery, so that no gallery takes in the other player's look; once
   two fragments have each ``swap_samples`` such samples in a row, each like
-  the other's identity, each tracker ID continues from the next frame as a
-  new fragment of the other's identity, with those samples. The rows already
+  the other's identity, and the two identities' usual looks are at least
+  half of ``max_distance`` apart (two fragments of one person, a doubled
+  box, look like each other's identity half the time), each tracker ID
+  continues from the next frame as a new fragment of the other's identity,
+  with those samples (at most ``gallery_size`` of them). Requiring the two
+  rows of likeness to begin together missed a swap back on the NBA clip
+  (one of them began 45 frames before the other), so a player who has long
+  looked like a teammate can be swapped with him on the teammate's first
+  two odd samples. The rows already
   written keep the old identities. One track alone looking like someone
   else is not a swap (that is what ``split_distance`` handles).
 
@@ -108,6 +115,7 @@ class Fragment:
     identity: int | None = None
     drift: list[np.ndarray] = field(default_factory=list)  # latest samples unlike its identity, in a row
     split_from: int | None = None  # the identity this fragment split from: never a candidate for it
+    drift_held: list[bool] = field(default_factory=list)  # per drift sample: held out of the gallery (crossed)
     crossed: list[np.ndarray] = field(default_factory=list)  # latest samples nearer another visible identity
     crossed_to: int | None = None  # ... that identity
 
@@ -151,6 +159,12 @@ class Identity:
 def _distance(person: Identity, emb: np.ndarray) -> float:
     """Cosine distance of an embedding to the closest of a person's stored embeddings."""
     return 1.0 - float(np.max(np.stack(person.gallery) @ emb))
+
+
+def _apart(a: Identity, b: Identity) -> float:
+    """Cosine distance between two people's usual looks (2 when either has none)."""
+    la, lb = a.look(), b.look()
+    return 2.0 if la is None or lb is None else 1.0 - float(la @ lb)
 
 
 class Linker:
@@ -207,17 +221,19 @@ class Linker:
                 held = self._crossed(frag, person, emb)
                 if self._current.get(frag.tracker_id) != frag.id:
                     continue  # swapped: the sample went to the tracker ID's new fragment
-            if limit is not None and person.gallery and 1.0 - float(np.max(np.stack(person.gallery) @ emb)) > limit:
+            if limit is not None and person.gallery and _distance(person, emb) > limit:
                 frag.drift.append(emb)
+                frag.drift_held.append(held)
                 if len(frag.drift) >= self.config.split_samples and self._current.get(frag.tracker_id) == frag.id:
                     self._split(frag)
                 continue
-            if held:
-                continue
-            for earlier in frag.drift:  # a passing occlusion, not another player: they were his after all
-                person.add(earlier, self.config.gallery_size)
-            frag.drift = []
-            person.add(emb, self.config.gallery_size)
+            if not held:  # a passing occlusion, not another player: they were his after all
+                for earlier, was_held in zip(frag.drift, frag.drift_held, strict=True):
+                    if not was_held:
+                        person.add(earlier, self.config.gallery_size)
+            frag.drift, frag.drift_held = [], []  # a near sample ends a row of far ones
+            if not held:
+                person.add(emb, self.config.gallery_size)
 
     def ready(self) -> list[int]:
         """Undecided fragments with enough samples to be decided."""
@@ -273,7 +289,7 @@ class Linker:
             samples=frag.drift, split_from=frag.identity,
         )  # fmt: skip
         self._next_fragment += 1
-        frag.drift = []
+        frag.drift, frag.drift_held = [], []
         self.fragments[new.id] = new
         self._current[frag.tracker_id] = new.id
         self.splits += 1
@@ -297,7 +313,7 @@ class Linker:
             frag.crossed, frag.crossed_to = [], best
             if best is None:
                 return False
-        frag.crossed.append(emb)
+        frag.crossed = [*frag.crossed[-(self.config.gallery_size - 1) :], emb]  # bounded: the latest ones
         partner = self._swap_partner(frag)
         if partner is not None:
             self._swap(frag, partner)
@@ -313,6 +329,9 @@ class Linker:
         if (
             partner.crossed_to == frag.identity
             and len(partner.crossed) >= need
+            # a swap turns both at once: two rows of likeness that began far apart are two players who look alike
+            # two fragments of one person (a doubled box) look like each other's identity half the time
+            and _apart(self.identities[frag.identity], self.identities[frag.crossed_to]) >= self.config.max_distance / 2
             and self._current.get(partner.tracker_id) == partner.id
             and self._current.get(frag.tracker_id) == frag.id
         ):
@@ -327,7 +346,7 @@ class Linker:
         for frag, identity in ((a, pb), (b, pa)):
             new = Fragment(self._next_fragment, frag.tracker_id, self._frame + 1, self._frame, samples=frag.crossed)
             self._next_fragment += 1
-            frag.crossed, frag.crossed_to, frag.drift = [], None, []
+            frag.crossed, frag.crossed_to, frag.drift, frag.drift_held = [], None, [], []
             self.fragments[new.id] = new
             self._current[frag.tracker_id] = new.id
             self._assign(new, identity)

@@ -69,7 +69,7 @@ class IdentityConfig:
       visible identities whose current fragments each look more like the
       other's identity than like their own, in two samples in a row, trade
       them from then on (:class:`~hoopsense.identity.linker.Linker`). On the
-      composite benchmark (``--seed 1``) it raised IDF1 from 50.5 to 53.9 with
+      composite benchmark (``--seed 1``) it raised IDF1 from 50.5 to 57.6 with
       ByteTrack; on the NBA clip it undid the pick-and-roll swap and a swap
       between a Lakers defender and a ball handler.
     * ``sample_every``: frames between appearance samples of a player already

@@ -75,11 +75,14 @@ def parse_options(options: dict[str, Any], root: Path) -> tuple[AnalyzeOptions, 
     if not isinstance(options, dict):
         raise ConfigError('options must be a JSON object of analyze flags, e.g. {"tracker": "botsort"}')
     known = set(option_names())
+    switches = {a.dest for a in _parser()._actions if a.choices is not None and set(a.choices) == {"on", "off"}}
     argv: list[str] = []
     for key, value in options.items():
         dest = str(key).lstrip("-").replace("-", "_")
         if dest not in known:
             raise ConfigError(f"unknown option {key!r}; known: {', '.join(sorted(known))}")
+        if dest in switches and isinstance(value, bool):
+            value = "on" if value else "off"  # {"teams": false} means --teams off, not "leave it at its default"
         if value is None or value is False:
             continue
         if isinstance(value, (dict, list)):
