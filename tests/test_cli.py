@@ -332,6 +332,9 @@ def test_the_summary_says_how_fragments_became_people_and_who_was_left_out():
         "17 track fragments linked into 15 people; team A 4, team B 5; "
         "left out: 2 referees (--keep-referees keeps them), 4 in the crowd (--keep-crowd keeps them)"
     )
+    swapped = identity_summary({**identity, "fragments": 23, "swaps": 3})
+    assert swapped.startswith("23 track fragments linked into 15 people (3 swapped pairs of IDs given back); ")
+    assert "(1 swapped pair of IDs given back)" in identity_summary({**identity, "swaps": 1})
     kept = {**identity, "keep_referees": True, "keep_crowd": True, "linking": False}
     assert identity_summary(kept) == "team A 4, team B 5"
     assert identity_summary({"linking": False, "teams": False}) == "" and identity_summary(None) == ""

@@ -154,8 +154,11 @@ def identity_summary(identity: dict | None) -> str:
         return ""
     parts = []
     if identity.get("linking"):
+        swaps = int(identity.get("swaps") or 0)
+        given_back = f" ({swaps} swapped pair{'s' if swaps != 1 else ''} of IDs given back)" if swaps else ""
         parts.append(
             f"{identity.get('fragments', 0)} track fragments linked into {identity.get('identities', 0)} people"
+            + given_back
         )
     counts = identity.get("team_counts") or {}
     sides = [f"{label} {counts[name]}" for name, label in (("A", "team A"), ("B", "team B"), ("other", "other"))
