@@ -32,7 +32,7 @@ TRACKER = {
 }  # fmt: skip
 IDENTITY = {
     "reid": "reid", "link_distance": "link_distance", "split_distance": "split_distance",
-    "swap_repair": "swap_repair", "keep_referees": "keep_referees", "keep_crowd": "keep_crowd", "device": "device",
+    "keep_referees": "keep_referees", "keep_crowd": "keep_crowd", "device": "device",
 }  # fmt: skip
 RECOGNIZER = {
     "checkpoint": "recognizer", "device": "device", "batch_size": "batch_size", "precision": "precision",
@@ -103,7 +103,7 @@ def identity_config(args: argparse.Namespace, **fixed: Any) -> IdentityConfig:
     from hoopsense.identity.stage import IdentityConfig
 
     device = "cuda" if str(getattr(args, "device", "cpu")).startswith("cuda") else "cpu"
-    flags = {"teams": args.teams == "on", "swap_repair": getattr(args, "swap_repair", "on") == "on"}
+    flags = {"teams": args.teams == "on", "swap_repair": args.swap_repair == "on"}
     return build(IdentityConfig, IDENTITY, args, **{**flags, "device": device, **fixed})
 
 

@@ -41,9 +41,9 @@ a person seen before (then it takes that person's identity) or somebody new.
   rows of likeness to begin together missed a swap back on the NBA clip
   (one of them began 45 frames before the other), so a player who has long
   looked like a teammate can be swapped with him on the teammate's first
-  two odd samples. The rows already
-  written keep the old identities. One track alone looking like someone
-  else is not a swap (that is what ``split_distance`` handles).
+  two odd samples. The rows already written keep the old identities. One
+  track alone looking like someone else is not a swap (that is what
+  ``split_distance`` handles).
 
 Pure bookkeeping on arrays: no images, no models.
 """
@@ -231,9 +231,8 @@ class Linker:
                 for earlier, was_held in zip(frag.drift, frag.drift_held, strict=True):
                     if not was_held:
                         person.add(earlier, self.config.gallery_size)
-            frag.drift, frag.drift_held = [], []  # a near sample ends a row of far ones
-            if not held:
                 person.add(emb, self.config.gallery_size)
+            frag.drift, frag.drift_held = [], []  # a near sample ends a row of far ones
 
     def ready(self) -> list[int]:
         """Undecided fragments with enough samples to be decided."""
@@ -329,7 +328,6 @@ class Linker:
         if (
             partner.crossed_to == frag.identity
             and len(partner.crossed) >= need
-            # a swap turns both at once: two rows of likeness that began far apart are two players who look alike
             # two fragments of one person (a doubled box) look like each other's identity half the time
             and _apart(self.identities[frag.identity], self.identities[frag.crossed_to]) >= self.config.max_distance / 2
             and self._current.get(partner.tracker_id) == partner.id
@@ -365,8 +363,7 @@ class Linker:
             return None
         scored = []
         for person in self._candidates(frag):
-            gallery = np.stack(person.gallery)
-            scored.append((float(1.0 - np.max(gallery @ mean)), person.id))
+            scored.append((_distance(person, mean), person.id))
         if not scored:
             return None
         scored.sort()

@@ -9,8 +9,9 @@ identity (deciding any fragment still open, so no output ever shows a
 provisional ID), gives each identity its team, and drops referees and the
 foreground crowd unless they are kept. Teams are fitted once the first
 ``team_warmup_s`` seconds were seen (the stream holds those frames back
-meanwhile) and refitted as players appear; an identity's team is fixed the first time one of its frames leaves,
-so the video, the track files and the timeline always agree.
+meanwhile) and refitted as players appear; an identity's team is fixed the
+first time one of its frames leaves, so the video, the track files and the
+timeline always agree.
 """
 
 from __future__ import annotations
