@@ -72,6 +72,19 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOOPSENSE_HOME", str(tmp_path_factory.mktemp("hoopsense_home")))
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Each test leaves torch's thread count as it found it. Ultralytics' predictor lowers it to cores - 1 when it
+    starts (a helper of the composite benchmark runs it in this process), and every later test then trained and
+    ran its networks on one core of two: the R(2+1)D learning test took 164 s instead of 108."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture
 def shapes_video(tmp_path) -> Path:
     """A 40-frame 160x96 25 fps H.264 mp4 with three moving rectangles and an AAC track."""
