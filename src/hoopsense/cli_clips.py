@@ -97,6 +97,7 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--link-distance", args.link_distance is not None),
             ("--split-distance", args.split_distance is not None),
             ("--swap-repair", args.swap_repair != "on"),
+            ("--drop-doubled", args.drop_doubled != "off"),
             ("--teams", args.teams != "on"),
             ("--keep-referees", args.keep_referees),
             ("--keep-crowd", args.keep_crowd),
@@ -125,7 +126,7 @@ def clips_command(args: argparse.Namespace, detector: Detector | None = None) ->
         options = build(
             ClipsOptions, cli_options.CLIPS, args,
             detector=build(DetectorConfig, {"weights": "detector", "device": "device"}, args),
-            tracker=TrackerConfig(court=args.court, kind=args.tracker),
+            tracker=TrackerConfig(court=args.court, kind=args.tracker, drop_doubled=args.drop_doubled == "on"),
             identity=identity_config(args, gallery=False),
             tubelets=build(TubeletConfig, cli_options.CLIP_TUBELETS, args, stride=args.stride or args.clip_len),
             **({"labels": _label_names(args.labels)} if args.labels else {}),

@@ -85,6 +85,13 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
         "the other (needs a re-ID network; default: on)",
     )
     p.add_argument(
+        "--drop-doubled",
+        choices=("on", "off"),
+        default="off",
+        help="show a player the detector boxed twice (an arm raised for a shot: one box nearly inside the other, "
+        "feet together) once, not as two players; it can also hide a player in contact (default: off)",
+    )
+    p.add_argument(
         "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"
     )
     p.add_argument(
@@ -329,7 +336,7 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
     return build(
         AnalyzeOptions, ANALYZE, args,
         detector=build(DetectorConfig, DETECTOR, args),
-        tracker=build(TrackerConfig, TRACKER, args),
+        tracker=build(TrackerConfig, TRACKER, args, drop_doubled=args.drop_doubled == "on"),
         identity=identity_config(args),
         recognizer=build(RecognizerConfig, RECOGNIZER, args) if args.recognizer is not None else None,
         timeline=build(TimelineConfig, TIMELINE, args, keep_background=bool(args.keep_background)),

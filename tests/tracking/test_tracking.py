@@ -117,3 +117,44 @@ def test_delay_line_drops_short_tracks_and_keeps_all_rows_of_long_ones():
     released.extend(line.flush())
     assert [r.index for r in released] == list(range(10))
     assert all(r.players.tracker_id.tolist() == [1] for r in released)
+
+
+def test_doubled_pairs_are_one_box_inside_another_with_the_feet_together():
+    boxes = np.array(
+        [
+            (100, 100, 140, 220),  # 0: a body
+            (104, 140, 136, 222),  # 1: inside 0, feet 2 px apart: the same person boxed twice
+            (300, 100, 340, 220),  # 2: another player, apart
+            (304, 130, 336, 200),  # 3: inside 2 but feet 20 px higher: a player deeper in the picture, behind
+            (320, 100, 380, 220),  # 4: overlaps 2 side by side (less than 0.9 inside), feet together
+        ],
+        dtype=np.float32,
+    )
+    assert filters.doubled_pairs(boxes, 0.9, 0.05) == [(0, 1)]
+    assert filters.doubled_pairs(boxes, 0.9, 0.2) == [(0, 1), (2, 3)]  # looser feet: the player behind too
+    assert filters.doubled_pairs(boxes[:1], 0.9, 0.05) == [] and filters.doubled_pairs(boxes[:0], 0.9, 0.05) == []
+
+
+def _doubled_run(drop: bool) -> list[list[int]]:
+    """A player walks alone for 10 frames; for the next 10 the detector also boxes his body with an arm raised (a
+    taller box around the first, feet together); then only the tall box stays. The IDs shown in each frame."""
+    tracker = PlayerTracker(
+        TrackerConfig(confirm_frames=1, drop_doubled=drop), frame_width=854, frame_height=480, fps=30
+    )
+    shown = []
+    for i in range(30):
+        x = 100 + 2 * i
+        body, raised = (x, 100, x + 30, 190), (x - 4, 60, x + 34, 191)
+        boxes = [body] if i < 10 else [body, raised] if i < 20 else [raised]
+        shown.append(sorted(tracker.update(detections(boxes)).tracker_id.tolist()))
+    return shown
+
+
+def test_a_player_boxed_twice_shows_once_with_drop_doubled():
+    kept = _doubled_run(drop=False)
+    assert all(len(ids) == 2 for ids in kept[11:20])  # both tracks shown: one player as two
+    dropped = _doubled_run(drop=True)
+    assert all(ids == [1] for ids in dropped[1:20])  # the first track, seen the longest without a break
+    later = {i for ids in dropped[20:] for i in ids}
+    assert all(len(ids) == 1 for ids in dropped[20:]) and len(later) == 1  # then the tall box, alone, under one ID
+    assert later == {i for ids in kept[20:] for i in ids}  # the tracker followed the same tracks either way

@@ -70,3 +70,24 @@ def inside_polygon(detections: sv.Detections, polygon: np.ndarray | Sequence[Seq
         dtype=bool,
     )
     return detections[keep]
+
+
+def doubled_pairs(xyxy: np.ndarray, min_cover: float, feet: float) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of boxes that are one person seen twice: the smaller box lies at least
+    ``min_cover`` of its area inside the larger, and their bottom edges (the feet) are within ``feet`` times
+    the taller box's height of each other (an arm raised for a shot, or the ball held out, makes a second,
+    taller or wider box around the body box). A player hidden behind another stands deeper in the picture, so
+    his feet are higher up. ``xyxy``: float ``(N, 4)``."""
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if len(b) < 2:
+        return []
+    w = np.clip(b[:, 2] - b[:, 0], 0, None)
+    h = np.clip(b[:, 3] - b[:, 1], 0, None)
+    area = w * h
+    iw = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
+    smaller = np.minimum(area[:, None], area[None, :])
+    cover = np.where(smaller > 0, iw * ih / np.maximum(smaller, 1e-12), 0.0)
+    together = np.abs(b[:, None, 3] - b[None, :, 3]) <= feet * np.maximum(h[:, None], h[None, :])
+    i, j = np.nonzero(np.triu((cover >= min_cover) & together, k=1))
+    return list(zip(i.tolist(), j.tolist()))

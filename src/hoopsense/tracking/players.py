@@ -20,6 +20,9 @@ from hoopsense.errors import ConfigError, check_range
 from hoopsense.tracking import filters
 
 TRACKERS = ("bytetrack", "botsort", "ocsort")
+DOUBLED_COVER = 0.9  # a box this much inside another whose feet it shares is the same person seen twice
+DOUBLED_FEET = 0.05  # feet within this fraction of the taller box's height (0.03 missed a doubled box)
+RUNS_KEPT = 1000  # frames after its last that a tracker ID's run is forgotten
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,15 @@ class TrackerConfig:
       not players (distant crowd, partial heads at the frame edge).
     * ``min_track_frames``: tracks seen in fewer frames are dropped from all
       outputs (applied by the pipeline with a short delay).
+    * ``drop_doubled``: when the detector boxes one person twice (the body, and
+      the body with an arm raised for a shot or the ball held out: one box
+      nearly inside the other, their feet together), the tracker can follow
+      both, and he shows as two players; with this on, only the box of the
+      track seen the longest without a break is kept (see
+      :func:`filters.doubled_pairs`). Off by default: on the practice clip it
+      gave 3 identities for its 3 players instead of 5, but on the NBA
+      broadcast it also hid players in contact, and Curry ended the clip
+      with another player's identity.
     * ``court``: optional polygon, only people whose feet are inside it are
       tracked: points ``((x, y), ...)`` or the text ``"x1,y1,x2,y2,..."``, in
       pixels, or as 0-1 fractions of the frame when every value is in [0, 1].
@@ -58,6 +70,7 @@ class TrackerConfig:
     confirm_frames: int = 3
     min_height: float = 0.06
     min_track_frames: int = 10
+    drop_doubled: bool = False
     court: tuple[tuple[float, float], ...] | str | None = None
 
     def __post_init__(self) -> None:
@@ -93,6 +106,8 @@ class PlayerTracker:
         self._polygon = config.court_polygon(frame_width, frame_height)
         self._tracker = _make_tracker(config, fps)
         self.uses_frames = config.kind == "botsort"
+        self._frame = 0
+        self._runs: dict[int, tuple[int, int]] = {}  # tracker ID -> (first, last) frame of its unbroken run
 
     def players(self, detections: sv.Detections) -> sv.Detections:
         """The detections that may be players (persons, tall enough, on court)."""
@@ -109,6 +124,7 @@ class PlayerTracker:
         feeds the camera-motion compensation of BoT-SORT; the tracker then
         works in that picture's coordinates and the boxes come back unchanged.
         """
+        self._frame += 1
         players = self.players(detections)
         if self.uses_frames and frame is not None:
             scaled = players[np.ones(len(players), dtype=bool)]
@@ -124,7 +140,32 @@ class PlayerTracker:
             return empty
         confirmed = tracked[tracked.tracker_id >= 0]
         confirmed.tracker_id = confirmed.tracker_id.astype(int) + 1  # IDs shown to users start at 1
-        return confirmed
+        return self._one_box_a_person(confirmed) if self.config.drop_doubled else confirmed
+
+    def _one_box_a_person(self, tracked: sv.Detections) -> sv.Detections:
+        """Of two tracked boxes that are one person seen twice (:func:`filters.doubled_pairs`), the box of the
+        track seen the longest without a break is kept (``drop_doubled``). The tracker started a second track
+        on him, or re-found a lost one, and he would show twice, as two people. The tracker keeps both tracks
+        (it matched both boxes), and when the kept one ends the other goes on showing him."""
+        frame = self._frame
+        for tid in tracked.tracker_id.tolist():
+            first, last = self._runs.get(tid, (frame, frame))
+            self._runs[tid] = (first if last >= frame - 1 else frame, frame)
+        if frame % RUNS_KEPT == 0:
+            self._runs = {t: run for t, run in self._runs.items() if run[1] > frame - RUNS_KEPT}
+        pairs = filters.doubled_pairs(tracked.xyxy, DOUBLED_COVER, DOUBLED_FEET)
+        if not pairs:
+            return tracked
+        ids = tracked.tracker_id.tolist()
+        conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
+        # the longest unbroken run first, then the older track, then the surer box
+        rank = sorted(range(len(ids)), key=lambda k: (self._runs[ids[k]][0], ids[k], -float(conf[k])))
+        order = {k: r for r, k in enumerate(rank)}
+        keep = np.ones(len(ids), dtype=bool)
+        for i, j in sorted(pairs, key=lambda p: min(order[p[0]], order[p[1]])):
+            if keep[i] and keep[j]:
+                keep[j if order[i] < order[j] else i] = False
+        return tracked[keep]
 
 
 def _make_tracker(config: TrackerConfig, fps: float) -> ByteTrackTracker | BoTSORTTracker | OCSORTTracker:
