@@ -135,9 +135,11 @@ def test_doubled_pairs_are_one_box_inside_another_with_the_feet_together():
     assert filters.doubled_pairs(boxes[:1], 0.9, 0.05) == [] and filters.doubled_pairs(boxes[:0], 0.9, 0.05) == []
 
 
-def _doubled_run(drop: bool) -> list[list[int]]:
+def _doubled_run(drop: bool, body_missed: int | None = None, behind: bool = False) -> list[list[int]]:
     """A player walks alone for 10 frames; for the next 10 the detector also boxes his body with an arm raised (a
-    taller box around the first, feet together); then only the tall box stays. The IDs shown in each frame."""
+    taller box around the first, feet together), except in frame ``body_missed`` where it finds only that one;
+    then only the tall box stays. ``behind``: the second box is a smaller player standing behind him (feet 20 px
+    higher). The IDs shown in each frame."""
     tracker = PlayerTracker(
         TrackerConfig(confirm_frames=1, drop_doubled=drop), frame_width=854, frame_height=480, fps=30
     )
@@ -145,7 +147,9 @@ def _doubled_run(drop: bool) -> list[list[int]]:
     for i in range(30):
         x = 100 + 2 * i
         body, raised = (x, 100, x + 30, 190), (x - 4, 60, x + 34, 191)
-        boxes = [body] if i < 10 else [body, raised] if i < 20 else [raised]
+        if behind:
+            body, raised = (x + 4, 95, x + 26, 170), (x - 4, 60, x + 34, 191)
+        boxes = [body] if i < 10 else [body, raised] if i < 20 and i != body_missed else [raised]
         shown.append(sorted(tracker.update(detections(boxes)).tracker_id.tolist()))
     return shown
 
@@ -158,3 +162,16 @@ def test_a_player_boxed_twice_shows_once_with_drop_doubled():
     later = {i for ids in dropped[20:] for i in ids}
     assert all(len(ids) == 1 for ids in dropped[20:]) and len(later) == 1  # then the tall box, alone, under one ID
     assert later == {i for ids in kept[20:] for i in ids}  # the tracker followed the same tracks either way
+
+
+def test_drop_doubled_keeps_showing_the_track_it_showed():
+    """The body box is missed for one frame: the tall box's track is shown then, and it stays shown when both
+    boxes are back (the one shown in the previous frame wins), so the ID changes once, not back and forth."""
+    shown = _doubled_run(drop=True, body_missed=14)
+    assert all(ids == [1] for ids in shown[1:14]) and shown[14] == [2]
+    assert all(ids == [2] for ids in shown[14:])
+
+
+def test_drop_doubled_keeps_a_player_standing_behind_another():
+    shown = _doubled_run(drop=True, behind=True)
+    assert all(len(ids) == 2 for ids in shown[11:20])  # his feet are higher up: two people, both shown

@@ -48,6 +48,9 @@ class TrackerConfig:
       not players (distant crowd, partial heads at the frame edge).
     * ``min_track_frames``: tracks seen in fewer frames are dropped from all
       outputs (applied by the pipeline with a short delay).
+    * ``court``: optional polygon, only people whose feet are inside it are
+      tracked: points ``((x, y), ...)`` or the text ``"x1,y1,x2,y2,..."``, in
+      pixels, or as 0-1 fractions of the frame when every value is in [0, 1].
     * ``drop_doubled``: when the detector boxes one person twice (the body, and
       the body with an arm raised for a shot or the ball held out: one box
       nearly inside the other, their feet together), the tracker can follow
@@ -57,9 +60,6 @@ class TrackerConfig:
       gave 3 identities for its 3 players instead of 5, but on the NBA
       broadcast it also hid players in contact, and Curry ended the clip
       with another player's identity.
-    * ``court``: optional polygon, only people whose feet are inside it are
-      tracked: points ``((x, y), ...)`` or the text ``"x1,y1,x2,y2,..."``, in
-      pixels, or as 0-1 fractions of the frame when every value is in [0, 1].
     """
 
     kind: str = "bytetrack"
@@ -70,8 +70,8 @@ class TrackerConfig:
     confirm_frames: int = 3
     min_height: float = 0.06
     min_track_frames: int = 10
-    drop_doubled: bool = False
     court: tuple[tuple[float, float], ...] | str | None = None
+    drop_doubled: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in TRACKERS:
@@ -108,6 +108,8 @@ class PlayerTracker:
         self.uses_frames = config.kind == "botsort"
         self._frame = 0
         self._runs: dict[int, tuple[int, int]] = {}  # tracker ID -> (first, last) frame of its unbroken run
+        self._pruned = 0  # frame of the latest clean-up of _runs
+        self._shown: set[int] = set()  # tracker IDs shown in the previous frame
 
     def players(self, detections: sv.Detections) -> sv.Detections:
         """The detections that may be players (persons, tall enough, on court)."""
@@ -144,27 +146,27 @@ class PlayerTracker:
 
     def _one_box_a_person(self, tracked: sv.Detections) -> sv.Detections:
         """Of two tracked boxes that are one person seen twice (:func:`filters.doubled_pairs`), the box of the
-        track seen the longest without a break is kept (``drop_doubled``). The tracker started a second track
-        on him, or re-found a lost one, and he would show twice, as two people. The tracker keeps both tracks
-        (it matched both boxes), and when the kept one ends the other goes on showing him."""
+        track shown in the previous frame is kept, else that of the track seen the longest without a break
+        (``drop_doubled``), so the ID shown changes only when the tracker loses the box it showed. The tracker
+        started a second track on him, or re-found a lost one, and he would show twice, as two people. It keeps
+        both tracks (it matched both boxes), and when the kept one ends the other goes on showing him."""
         frame = self._frame
         for tid in tracked.tracker_id.tolist():
             first, last = self._runs.get(tid, (frame, frame))
             self._runs[tid] = (first if last >= frame - 1 else frame, frame)
-        if frame % RUNS_KEPT == 0:
+        if frame - self._pruned >= RUNS_KEPT:
             self._runs = {t: run for t, run in self._runs.items() if run[1] > frame - RUNS_KEPT}
+            self._pruned = frame
         pairs = filters.doubled_pairs(tracked.xyxy, DOUBLED_COVER, DOUBLED_FEET)
-        if not pairs:
-            return tracked
-        ids = tracked.tracker_id.tolist()
-        conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
-        # the longest unbroken run first, then the older track, then the surer box
-        rank = sorted(range(len(ids)), key=lambda k: (self._runs[ids[k]][0], ids[k], -float(conf[k])))
-        order = {k: r for r, k in enumerate(rank)}
-        keep = np.ones(len(ids), dtype=bool)
-        for i, j in sorted(pairs, key=lambda p: min(order[p[0]], order[p[1]])):
-            if keep[i] and keep[j]:
-                keep[j if order[i] < order[j] else i] = False
+        keep = np.ones(len(tracked), dtype=bool)
+        if pairs:
+            ids = tracked.tracker_id.tolist()
+            rank = sorted(range(len(ids)), key=lambda k: (ids[k] not in self._shown, self._runs[ids[k]][0], ids[k]))
+            order = {k: r for r, k in enumerate(rank)}
+            for i, j in sorted(pairs, key=lambda p: min(order[p[0]], order[p[1]])):
+                if keep[i] and keep[j]:
+                    keep[j if order[i] < order[j] else i] = False
+        self._shown = set(tracked.tracker_id[keep].tolist())
         return tracked[keep]
 
 
