@@ -20,6 +20,7 @@ from hoopsense.cli_options import (
     errors_in_flags,
     flag_names,
     identity_config,
+    tracker_config,
 )
 from hoopsense.console import console, err_console, progress_callbacks, run_progress
 from hoopsense.errors import ConfigError
@@ -114,7 +115,6 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
 def clips_command(args: argparse.Namespace, detector: Detector | None = None) -> int:
     from hoopsense.detection.base import DetectorConfig
     from hoopsense.recognizer.tubelets import TubeletConfig
-    from hoopsense.tracking.players import TrackerConfig
     from hoopsense.training.cutting import ClipsOptions, cut_clips
     from hoopsense.video import probe
 
@@ -126,7 +126,7 @@ def clips_command(args: argparse.Namespace, detector: Detector | None = None) ->
         options = build(
             ClipsOptions, cli_options.CLIPS, args,
             detector=build(DetectorConfig, {"weights": "detector", "device": "device"}, args),
-            tracker=TrackerConfig(court=args.court, kind=args.tracker, drop_doubled=args.drop_doubled == "on"),
+            tracker=tracker_config(args),
             identity=identity_config(args, gallery=False),
             tubelets=build(TubeletConfig, cli_options.CLIP_TUBELETS, args, stride=args.stride or args.clip_len),
             **({"labels": _label_names(args.labels)} if args.labels else {}),

@@ -19,6 +19,7 @@ from hoopsense.errors import ConfigError
 if TYPE_CHECKING:
     from hoopsense.identity.stage import IdentityConfig
     from hoopsense.pipeline.options import AnalyzeOptions
+    from hoopsense.tracking.players import TrackerConfig
 
 T = TypeVar("T")
 
@@ -112,6 +113,13 @@ def identity_config(args: argparse.Namespace, **fixed: Any) -> IdentityConfig:
     device = "cuda" if str(getattr(args, "device", "cpu")).startswith("cuda") else "cpu"
     flags = {"teams": args.teams == "on", "swap_repair": args.swap_repair == "on"}
     return build(IdentityConfig, IDENTITY, args, **{**flags, "device": device, **fixed})
+
+
+def tracker_config(args: argparse.Namespace) -> TrackerConfig:
+    """The :class:`~hoopsense.tracking.players.TrackerConfig` of the tracker flags the parser has."""
+    from hoopsense.tracking.players import TrackerConfig
+
+    return build(TrackerConfig, TRACKER, args, drop_doubled=args.drop_doubled == "on")
 
 
 def build(cls: type[T], table: Mapping[str, str], args: argparse.Namespace, **fixed: Any) -> T:
@@ -316,7 +324,6 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
     from hoopsense.pipeline.options import AnalyzeOptions
     from hoopsense.pipeline.timeline import TimelineConfig
     from hoopsense.recognizer.config import RecognizerConfig
-    from hoopsense.tracking.players import TrackerConfig
 
     if args.recognizer is None:
         given = [
@@ -336,7 +343,7 @@ def analyze_options(args: argparse.Namespace) -> AnalyzeOptions:
     return build(
         AnalyzeOptions, ANALYZE, args,
         detector=build(DetectorConfig, DETECTOR, args),
-        tracker=build(TrackerConfig, TRACKER, args, drop_doubled=args.drop_doubled == "on"),
+        tracker=tracker_config(args),
         identity=identity_config(args),
         recognizer=build(RecognizerConfig, RECOGNIZER, args) if args.recognizer is not None else None,
         timeline=build(TimelineConfig, TIMELINE, args, keep_background=bool(args.keep_background)),

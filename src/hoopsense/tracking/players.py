@@ -54,8 +54,9 @@ class TrackerConfig:
     * ``drop_doubled``: when the detector boxes one person twice (the body, and
       the body with an arm raised for a shot or the ball held out: one box
       nearly inside the other, their feet together), the tracker can follow
-      both, and he shows as two players; with this on, only the box of the
-      track seen the longest without a break is kept (see
+      both, and he shows as two players; with this on, only one box is kept:
+      that of the track shown last, else of the one seen the longest without
+      a break (see
       :func:`filters.doubled_pairs`). Off by default: on the practice clip it
       gave 3 identities for its 3 players instead of 5, but on the NBA
       broadcast it also hid players in contact, and Curry ended the clip
@@ -109,7 +110,7 @@ class PlayerTracker:
         self._frame = 0
         self._runs: dict[int, tuple[int, int]] = {}  # tracker ID -> (first, last) frame of its unbroken run
         self._pruned = 0  # frame of the latest clean-up of _runs
-        self._shown: set[int] = set()  # tracker IDs shown in the previous frame
+        self._shown: set[int] = set()  # tracker IDs shown in the latest frame that showed anyone
 
     def players(self, detections: sv.Detections) -> sv.Detections:
         """The detections that may be players (persons, tall enough, on court)."""
@@ -146,7 +147,7 @@ class PlayerTracker:
 
     def _one_box_a_person(self, tracked: sv.Detections) -> sv.Detections:
         """Of two tracked boxes that are one person seen twice (:func:`filters.doubled_pairs`), the box of the
-        track shown in the previous frame is kept, else that of the track seen the longest without a break
+        track shown last is kept (in the latest frame that showed anyone), else that of the track seen the longest without a break
         (``drop_doubled``), so the ID shown changes only when the tracker loses the box it showed. The tracker
         started a second track on him, or re-found a lost one, and he would show twice, as two people. It keeps
         both tracks (it matched both boxes), and when the kept one ends the other goes on showing him."""
