@@ -98,6 +98,7 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--link-distance", args.link_distance is not None),
             ("--split-distance", args.split_distance is not None),
             ("--swap-repair", args.swap_repair != "on"),
+            ("--reclaim", args.reclaim != "on"),
             ("--drop-doubled", args.drop_doubled != "off"),
             ("--teams", args.teams != "on"),
             ("--keep-referees", args.keep_referees),

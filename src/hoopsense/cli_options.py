@@ -86,6 +86,13 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
         "the other (needs a re-ID network; default: on)",
     )
     p.add_argument(
+        "--reclaim",
+        choices=("on", "off"),
+        default="on",
+        help="give a returning player his identity back while the tracker still shows it on someone else (it "
+        "moved his track onto another player when it lost him; needs a re-ID network; default: on)",
+    )
+    p.add_argument(
         "--drop-doubled",
         choices=("on", "off"),
         default="off",
@@ -111,7 +118,7 @@ def identity_config(args: argparse.Namespace, **fixed: Any) -> IdentityConfig:
     from hoopsense.identity.stage import IdentityConfig
 
     device = "cuda" if str(getattr(args, "device", "cpu")).startswith("cuda") else "cpu"
-    flags = {"teams": args.teams == "on", "swap_repair": args.swap_repair == "on"}
+    flags = {"teams": args.teams == "on", "swap_repair": args.swap_repair == "on", "reclaim": args.reclaim == "on"}
     return build(IdentityConfig, IDENTITY, args, **{**flags, "device": device, **fixed})
 
 

@@ -31,7 +31,7 @@ def run(linker: Linker, frames: dict[int, list[tuple[int, int]]], noise: float =
         linker.decide(linker.ready())
         fragments_at[frame] = (tids, fids)
     for frame, (tids, fids) in fragments_at.items():
-        out[frame] = {t: linker.identity_of(int(f)) for t, f in zip(tids, fids, strict=True)}
+        out[frame] = {t: linker.identity_of(linker.fragment_at(int(f), frame)) for t, f in zip(tids, fids, strict=True)}
     return out
 
 
@@ -300,3 +300,55 @@ def test_someone_not_seen_lately_is_no_swap_partner():
         linker = Linker(LinkerConfig(swap_margin=0.0, swap_recent=recent))
         run(linker, frames)
         assert linker.swaps == swaps
+
+
+RECLAIM = LinkerConfig(reclaim_margin=0.1)
+
+
+def test_a_returning_player_takes_his_identity_back_from_a_track_that_drifted_onto_another():
+    """Tracker 1 follows person 7 and tracker 2 person 8; at frame 30 tracker 2 loses person 8 and tracker 1 jumps
+    onto him. Person 7 comes back as tracker 3 at frame 40, while his identity is still shown on person 8: tracker
+    3 takes it back from its first frame, and tracker 1 goes on as a new fragment, which then links to person 8's
+    own identity (not visible since frame 29)."""
+    frames = {f: [(1, 7), (2, 8)] for f in range(30)} | {f: [(1, 8)] for f in range(30, 70)}
+    frames |= {f: [(1, 8), (3, 7)] for f in range(40, 70)}
+    linker = Linker(RECLAIM)
+    ids = run(linker, frames)
+    seven, eight = ids[0][1], ids[0][2]
+    assert linker.reclaims == 1 and len(linker.identities) == 2
+    assert all(ids[f][3] == seven for f in range(40, 70))
+    assert all(ids[f][1] == seven for f in range(30, 40))  # rows before the new fragment keep the identity
+    assert all(ids[f][1] == eight for f in range(40, 70))
+    assert all(len(set(row.values())) == len(row) for row in ids.values())  # never one identity twice in a frame
+    # off (the default), person 7 comes back as somebody new and tracker 1 keeps his identity on person 8
+    plain = run(Linker(), frames)
+    assert plain[69][1] == seven and plain[69][3] not in (seven, eight)
+
+
+def test_a_player_boxed_twice_takes_no_identity_from_his_own_track():
+    """A second box on person 7 (tracker 2, frame 20 on) looks like him, but so does his own track: no reclaim."""
+    frames = {f: [(1, 7)] for f in range(20)} | {f: [(1, 7), (2, 7)] for f in range(20, 40)}
+    linker = Linker(RECLAIM)
+    ids = run(linker, frames)
+    assert linker.reclaims == 0 and ids[39][1] == ids[0][1] != ids[39][2]
+
+
+def test_a_swap_under_way_is_left_to_swap_repair():
+    """Trackers 1 and 2 trade persons 7 and 8 (tracker 1 at frame 20, tracker 2 at frame 22), while a second box
+    on person 7 (tracker 3) appears at frame 18. When tracker 3 is decided (frame 22) tracker 1 no longer looks
+    like person 7, but the two tracks look like each other's identities: swap repair gives both back (frame 23)
+    rather than tracker 3 taking person 7's identity and leaving person 8's on person 7."""
+    frames = {f: [(1, 7), (2, 8)] for f in range(20)} | {f: [(1, 8), (2, 8)] for f in (20, 21)}
+    frames |= {f: [(1, 8), (2, 7)] for f in range(22, 40)}
+    for f in range(18, 40):
+        frames[f] = [*frames[f], (3, 7)]
+    linker = Linker(LinkerConfig(swap_margin=0.0, reclaim_margin=0.1))
+    ids = run(linker, frames)
+    seven, eight = ids[0][1], ids[0][2]
+    assert linker.swaps == 1 and linker.reclaims == 0
+    assert ids[39][1] == eight and ids[39][2] == seven and ids[39][3] not in (seven, eight)
+
+
+def test_reclaim_margin_is_checked():
+    with pytest.raises(ConfigError):
+        LinkerConfig(reclaim_margin=-0.1)

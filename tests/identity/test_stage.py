@@ -104,8 +104,8 @@ def test_with_split_distance_a_tracker_id_that_jumps_onto_another_player_is_spli
         script.append(people)
     results = {}
     for split in (None, 0.3):
-        stage = IdentityStage(IdentityConfig(teams=False, gallery=False, split_distance=split), fps=30,
-                              embedder=MeanColour())  # fmt: skip
+        config = IdentityConfig(teams=False, gallery=False, split_distance=split, reclaim=False)
+        stage = IdentityStage(config, fps=30, embedder=MeanColour())
         frames = run(stage, script)
         tracker1 = [int(fr.players.tracker_id[fr.players.xyxy[:, 0] < 300][0]) for fr in frames]
         red_back = {int(p) for fr in frames for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x >= 300}
@@ -122,6 +122,33 @@ def test_with_split_distance_a_tracker_id_that_jumps_onto_another_player_is_spli
     assert tracker1[:switch] == [red] * switch and tracker1[switch:] == [blue] * (50 - switch)
     assert 21 <= switch <= 35, switch
     assert red_back == {red}  # red, back under tracker 5, is red again
+
+
+def test_a_player_back_takes_his_identity_from_the_track_that_drifted_onto_another_in_every_output():
+    # tracker 1 follows red (0-19), then blue (20-49) at the same place; red comes back as tracker 5 at 35
+    script = [[(RED if f < 20 else BLUE, 100, 1), *([(RED, 400, 5)] if f >= 35 else [])] for f in range(50)]
+    for min_frames in (3, 10):  # red decided when his first row leaves the stream, or before (5 samples)
+        stage = IdentityStage(IdentityConfig(teams=False), fps=30, embedder=MeanColour())
+        frames = run(stage, script, min_frames=min_frames)
+        assert [fr.index for fr in frames] == list(range(50))
+        at = [{float(x): int(p) for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0])} for fr in frames]
+        tracks = [{float(x): int(t) for t, x in zip(fr.players.data["track_id"], fr.players.xyxy[:, 0])}
+                  for fr in frames]  # fmt: skip
+        red = at[0][100.0]
+        assert [a[100.0] for a in at[:35]] == [red] * 35  # the rows before red came back keep his identity
+        assert all(a[400.0] == red for a in at[35:])  # red, back, is red from his first row
+        blue = {a[100.0] for a in at[35:]}
+        assert len(blue) == 1 and red not in blue  # tracker 1 (blue) goes on as somebody else
+        assert len({t[100.0] for t in tracks[35:]}) == 1 and tracks[35][100.0] != tracks[34][100.0]
+        summary = stage.summary()
+        assert summary["reclaims"] == 1 and summary["reclaim"] is True and summary["identities"] == 2
+    off = IdentityStage(IdentityConfig(teams=False, gallery=False, reclaim=False), fps=30, embedder=MeanColour())
+    frames = run(off, script)
+    assert off.summary()["reclaims"] == 0 and off.summary()["reclaim"] is False
+    assert int(frames[-1].players.tracker_id[0]) == int(frames[0].players.tracker_id[0])  # blue keeps red's ID
+    from hoopsense.identity.reid import ColourEmbedder
+
+    assert IdentityStage(IdentityConfig(), fps=30, embedder=ColourEmbedder()).summary()["reclaim"] is False
 
 
 def test_swap_repair_gives_two_players_whose_tracker_ids_swapped_their_identities_back():
@@ -221,3 +248,21 @@ def test_crops_of_tracks_too_short_to_be_written_are_let_go():
     run(stage, script, min_frames=5)
     assert stage.gallery is not None and not stage.gallery.fragments  # the flicker's crops are gone
     assert len(stage.released) == 1
+
+
+def test_handed_over_rows_take_their_crops_with_them():
+    from hoopsense.identity.gallery import BUCKET_FRAMES, Gallery
+
+    gallery = Gallery()
+    image = np.full((480, 640, 3), 120, dtype=np.uint8)
+    box = np.array([[200, 100, 260, 300]], np.float32)
+    for frame in range(0, 4 * BUCKET_FRAMES, 5):
+        gallery.offer(frame, image, box, np.array([0.5], np.float32), np.array([1]), 1.0)
+    gallery.offer(3 * BUCKET_FRAMES + 1, image, box, np.array([0.1], np.float32), np.array([2]), 1.0)
+    gallery.hand_over(1, 2 * BUCKET_FRAMES, 2)
+    assert sorted(t.frame // BUCKET_FRAMES for t in gallery.fragments[1]) == [0, 1]
+    moved = sorted((t.frame // BUCKET_FRAMES, t.frame) for t in gallery.fragments[2])
+    # fragment 2's own crop of moment 3 was poorer: the handed-over one of that moment replaces it
+    assert [m for m, _ in moved] == [2, 3] and moved[1][1] != 3 * BUCKET_FRAMES + 1
+    gallery.hand_over(1, 0, 3)  # everything: fragment 1 has no crops left
+    assert 1 not in gallery.fragments and len(gallery.fragments[3]) == 2

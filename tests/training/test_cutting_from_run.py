@@ -244,6 +244,7 @@ def _shorter_video(tmp: Path) -> list:
         pytest.param(lambda t: [write_run(t), "--court", "0,0,1,0,1,1"], "--court", id="court"),
         pytest.param(lambda t: [write_run(t), "--detector", "other.pt"], "--detector", id="detector"),
         pytest.param(lambda t: [write_run(t), "--drop-doubled", "on"], "--drop-doubled", id="drop-doubled"),
+        pytest.param(lambda t: [write_run(t), "--reclaim", "off"], "--reclaim", id="reclaim"),
     ],
 )
 def test_bad_runs_fail_on_one_line_and_write_nothing(tmp_path, cli, capsys, make, says):

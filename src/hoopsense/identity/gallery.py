@@ -130,6 +130,18 @@ class Gallery:
         if kept:
             self.identities[identity] = kept
 
+    def hand_over(self, fragment: int, frame: int, to: int) -> None:
+        """``fragment``'s crops from ``frame`` on become ``to``'s (its rows from then on are ``to``'s)."""
+        thumbs = self.fragments.pop(int(fragment), [])
+        kept = [t for t in thumbs if t.frame < frame]
+        if kept:
+            self.fragments[int(fragment)] = kept
+        theirs = self.fragments.get(int(to), [])
+        for thumb in (t for t in thumbs if t.frame >= frame):
+            theirs = _kept(theirs, thumb) or theirs
+        if theirs:
+            self.fragments[int(to)] = theirs
+
     def forget(self, fragments: Iterable[int]) -> None:
         """Drop the crops of fragments that will never join an identity (their rows were never written)."""
         for fid in list(fragments):

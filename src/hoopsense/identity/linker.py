@@ -44,6 +44,23 @@ a person seen before (then it takes that person's identity) or somebody new.
   two odd samples. The rows already written keep the old identities. One
   track alone looking like someone else is not a swap (that is what
   ``split_distance`` handles).
+* A player whose identity is still shown on another player takes it back
+  (``reclaim_margin``, None: never). When the tracker loses a player, it can
+  move his tracker ID onto someone near him; the player, back as a new
+  fragment, then has no candidate: his identity is visible. If the new
+  fragment's nearest identity of all is such a visible one (within
+  ``max_distance``, and ``margin`` clear of the next), and the fragment now
+  holding it looks less like that identity's usual look (the mean of all
+  its samples, not its gallery, which may have taken in the other player's
+  look since the drift) than the new fragment does, by ``reclaim_margin``,
+  the new fragment takes the identity from its first frame on. The holding
+  fragment's rows from that frame on (:meth:`Linker.fragment_at`), and its
+  tracker ID from now on, go to a new fragment with its latest samples,
+  decided like any other but never linked back to that identity. Nothing is
+  reclaimed from a fragment that still looks like its identity (one person
+  boxed twice), or while it and another look like each other's identities
+  (a swap under way, for swap repair). The rows already written keep the
+  old identity.
 
 Pure bookkeeping on arrays: no images, no models.
 """
@@ -77,6 +94,9 @@ class LinkerConfig:
       (None: never).
     * ``swap_margin``, ``swap_samples``, ``swap_recent``: swap repair (see the
       module docstring; ``swap_margin`` None: off).
+    * ``reclaim_margin``: how much more a new fragment must look like a
+      visible identity's usual look than the fragment holding it, to take it
+      back (see the module docstring; None: never).
     """
 
     max_distance: float = 0.3
@@ -88,6 +108,7 @@ class LinkerConfig:
     swap_margin: float | None = None
     swap_samples: int = 2
     swap_recent: int = 15
+    reclaim_margin: float | None = None
 
     def __post_init__(self) -> None:
         check_range(self, "max_distance", 0, 2)
@@ -101,6 +122,11 @@ class LinkerConfig:
             check_range(self, "swap_margin", 0, 2)
         check_range(self, "swap_samples", 1, 1000)
         check_range(self, "swap_recent", 0, 100000, "frames")
+        if self.reclaim_margin is not None:
+            check_range(self, "reclaim_margin", 0, 2)
+
+
+RECENT_SAMPLES = 3  # samples of a decided fragment kept to tell whether it still looks like its identity
 
 
 @dataclass
@@ -118,6 +144,8 @@ class Fragment:
     drift_held: list[bool] = field(default_factory=list)  # per drift sample: held out of the gallery (crossed)
     crossed: list[np.ndarray] = field(default_factory=list)  # latest samples nearer another visible identity
     crossed_to: int | None = None  # ... that identity
+    recent: deque = field(default_factory=lambda: deque(maxlen=RECENT_SAMPLES))  # latest samples once decided
+    handover: tuple[int, int] | None = None  # (frame, fragment): its rows from that frame on are that fragment's
 
     def mean(self) -> np.ndarray | None:
         if not self.samples:
@@ -179,6 +207,8 @@ class Linker:
         self._next_identity = 1
         self.linked = 0  # fragments that took an earlier identity
         self.splits = 0  # fragments split because their appearance changed
+        self.reclaims = 0  # identities taken back from fragments that drifted off their person
+        self.handovers: list[tuple[int, int, int]] = []  # (fragment, frame, fragment) not yet read by the caller
         self.swaps = 0  # pairs of tracker IDs found swapped between two people, and given back
         self._frame = -1
 
@@ -216,6 +246,7 @@ class Linker:
                 frag.samples.append(emb)
                 continue
             person = self.identities[frag.identity]
+            frag.recent.append(emb)
             held = False
             if self.config.swap_margin is not None:
                 held = self._crossed(frag, person, emb)
@@ -243,7 +274,8 @@ class Linker:
         return self.fragments[int(fragment_id)].identity is None
 
     def decide(self, fragment_ids: Sequence[int]) -> None:
-        """Give these fragments their identity now: the closest candidates first, then new identities."""
+        """Give these fragments their identity now: the closest candidates first, then identities taken back
+        from fragments that drifted off their person (``reclaim_margin``), then new identities."""
         todo = [self.fragments[int(f)] for f in fragment_ids if self.fragments[int(f)].identity is None]
         if not todo:
             return
@@ -261,6 +293,12 @@ class Linker:
             taken.add(pid)
             self.linked += 1
         for frag in todo:
+            holder = self._reclaim_holder(frag, taken) if frag.identity is None else None
+            if holder is not None:
+                assert holder.identity is not None
+                taken.add(holder.identity)
+                self._hand_over(frag, holder)
+        for frag in todo:
             if frag.identity is None:
                 self._assign(frag, self._new_identity(frag))
 
@@ -273,7 +311,74 @@ class Linker:
         assert pid is not None
         return pid
 
+    def fragment_at(self, fragment_id: int, frame: int) -> int:
+        """The fragment a row of ``frame`` tagged ``fragment_id`` belongs to (a reclaim hands a fragment's rows
+        from a given frame on to a new fragment)."""
+        frag = self.fragments[int(fragment_id)]
+        while frag.handover is not None and frame >= frag.handover[0]:
+            frag = self.fragments[frag.handover[1]]
+        return frag.id
+
     # ------------------------------------------------------------------ helpers
+    def _reclaim_holder(self, frag: Fragment, taken: set[int]) -> Fragment | None:
+        """The current fragment of a visible identity that ``frag`` looks like when that fragment no longer does
+        (the tracker moved the ID onto another player), or None (see :meth:`decide`)."""
+        mean = frag.mean()
+        margin = self.config.reclaim_margin
+        if mean is None or margin is None:
+            return None
+        scored = sorted(
+            (_distance(p, mean), p.id) for p in self.identities.values() if p.gallery and p.id != frag.split_from
+        )
+        if not scored:
+            return None
+        distance, pid = scored[0]
+        if pid in taken or distance > self.config.max_distance:
+            return None
+        if len(scored) > 1 and scored[1][0] - distance < self.config.margin:
+            return None
+        person = self.identities[pid]
+        if person.last_frame < frag.first_frame:
+            return None  # a candidate that was not linked (too far, or too near another): not this rule's case
+        holder = self.fragments[person.fragments[-1]]
+        if (
+            self._current.get(holder.tracker_id) != holder.id
+            or holder.first_frame >= frag.first_frame
+            or len(holder.recent) < 2
+        ):
+            return None
+        if holder.crossed_to is not None:
+            partner = self.fragments[self.identities[holder.crossed_to].fragments[-1]]
+            if partner.crossed_to == pid:
+                return None  # the two look like each other's identity: a swap under way, for swap repair
+        # judged against his usual look (all his samples), not his gallery's nearest sample: since the drift his
+        # gallery may hold the other player's look too
+        usual = person.look()
+        now = np.mean(np.stack(holder.recent), axis=0)
+        now /= max(float(np.linalg.norm(now)), 1e-12)
+        if usual is None or float(usual @ mean) - float(usual @ now) < margin:
+            return None  # his track still looks as much like him: two people, or one person boxed twice
+        return holder
+
+    def _hand_over(self, frag: Fragment, holder: Fragment) -> None:
+        """``frag`` takes ``holder``'s identity; ``holder``'s rows from ``frag``'s first frame on, and its tracker
+        ID from now on, go to a new fragment holding its latest samples, never linked back to that identity."""
+        pid = holder.identity
+        assert pid is not None
+        rest = Fragment(
+            self._next_fragment, holder.tracker_id, frag.first_frame, holder.last_frame,
+            samples=list(holder.recent), split_from=pid,
+        )  # fmt: skip
+        self._next_fragment += 1
+        holder.handover = (frag.first_frame, rest.id)
+        self.handovers.append((holder.id, frag.first_frame, rest.id))
+        holder.recent.clear()
+        holder.drift, holder.drift_held, holder.crossed, holder.crossed_to = [], [], [], None
+        self.fragments[rest.id] = rest
+        self._current[holder.tracker_id] = rest.id
+        self._assign(frag, pid)
+        self.reclaims += 1
+
     def _taken_by_other(self, frag: Fragment) -> bool:
         """True when ``frag``'s identity was given to a later fragment of another tracker ID."""
         assert frag.identity is not None

@@ -73,7 +73,7 @@ class DelayLine:
             keep = np.array([self.hits[int(t)] >= self.min_frames for t in players.tracker_id], dtype=bool)
             players = players[keep]
         if self.identity is not None:
-            players = self.identity.finalize(players)
+            players = self.identity.finalize(players, item.index)
         return TrackedFrame(item.index, item.time_s, item.image, players)
 
 
