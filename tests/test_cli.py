@@ -336,8 +336,8 @@ def test_the_summary_says_how_fragments_became_people_and_who_was_left_out():
     assert swapped.startswith("23 track fragments linked into 15 people (3 swapped pairs of IDs given back); ")
     assert "(1 swapped pair of IDs given back)" in identity_summary({**identity, "swaps": 1})
     both = identity_summary({**identity, "swaps": 1, "reclaims": 2})
-    assert "(1 swapped pair of IDs and 2 IDs shown on another player given back)" in both
-    assert "(1 ID shown on another player given back)" in identity_summary({**identity, "reclaims": 1})
+    assert "(1 swapped pair of IDs given back, 2 IDs taken back from a track that drifted onto another player)" in both
+    assert "(1 ID taken back from a track" in identity_summary({**identity, "reclaims": 1})
     kept = {**identity, "keep_referees": True, "keep_crowd": True, "linking": False}
     assert identity_summary(kept) == "team A 4, team B 5"
     assert identity_summary({"linking": False, "teams": False}) == "" and identity_summary(None) == ""

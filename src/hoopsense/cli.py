@@ -155,9 +155,10 @@ def identity_summary(identity: dict | None) -> str:
     parts = []
     if identity.get("linking"):
         swaps, reclaims = int(identity.get("swaps") or 0), int(identity.get("reclaims") or 0)
-        back = [f"{swaps} swapped pair{'s' if swaps != 1 else ''} of IDs" if swaps else "",
-                f"{reclaims} ID{'s' if reclaims != 1 else ''} shown on another player" if reclaims else ""]  # fmt: skip
-        given_back = f" ({' and '.join(b for b in back if b)} given back)" if swaps or reclaims else ""
+        back = [f"{swaps} swapped pair{'s' if swaps != 1 else ''} of IDs given back" if swaps else "",
+                f"{reclaims} ID{'s' if reclaims != 1 else ''} taken back from a track that drifted onto another "
+                "player" if reclaims else ""]  # fmt: skip
+        given_back = f" ({', '.join(b for b in back if b)})" if swaps or reclaims else ""
         parts.append(
             f"{identity.get('fragments', 0)} track fragments linked into {identity.get('identities', 0)} people"
             + given_back

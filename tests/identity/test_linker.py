@@ -352,3 +352,16 @@ def test_a_swap_under_way_is_left_to_swap_repair():
 def test_reclaim_margin_is_checked():
     with pytest.raises(ConfigError):
         LinkerConfig(reclaim_margin=-0.1)
+
+
+def test_a_reclaimed_identity_forgets_the_look_of_the_player_its_track_had_drifted_onto():
+    """As above, but both leave at frame 70 and person 8 comes back alone (tracker 9) at frame 90: he links to
+    his own identity. Person 7's gallery had taken in person 8's look while tracker 1 followed him (frames 30-39);
+    kept, it would leave person 8 two candidates that look like him, and him somebody new."""
+    frames = {f: [(1, 7), (2, 8)] for f in range(30)} | {f: [(1, 8)] for f in range(30, 70)}
+    frames |= {f: [(1, 8), (3, 7)] for f in range(40, 70)} | {f: [(9, 8)] for f in range(90, 110)}
+    linker = Linker(RECLAIM)
+    ids = run(linker, frames)
+    seven, eight = ids[0][1], ids[0][2]
+    assert linker.reclaims == 1 and ids[100][9] == eight and len(linker.identities) == 2
+    assert _near_only(linker, seven, 7)

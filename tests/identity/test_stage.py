@@ -43,13 +43,16 @@ def detections(boxes: np.ndarray, tracker_ids: list[int]) -> sv.Detections:
     return d
 
 
-def run(stage: IdentityStage, script: list[list[tuple[tuple[int, int, int], int, int]]], min_frames: int = 3):
-    """Feed frames of ``(colour, x, tracker id)`` through the stage and a delay line, as the stream does."""
+def run(stage: IdentityStage, script: list[list[tuple]], min_frames: int = 3):
+    """Feed frames of ``(colour, x, tracker id)`` (and optionally the box's confidence, 0.9 otherwise) through
+    the stage and a delay line, as the stream does."""
     delay = DelayLine(min_frames, stage)
     released = []
     for index, people in enumerate(script):
-        image, boxes = frame_with([(c, x) for c, x, _ in people])
-        players = stage.observe(index, image, 1.0, detections(boxes, [t for _, _, t in people]))
+        image, boxes = frame_with([(p[0], p[1]) for p in people])
+        players = detections(boxes, [p[2] for p in people])
+        players.confidence = np.array([p[3] if len(p) > 3 else 0.9 for p in people], dtype=np.float32)
+        players = stage.observe(index, image, 1.0, players)
         released += list(delay.push(TrackedFrame(index, index / 30, None, players)))
     released += list(delay.flush())
     return released
@@ -266,3 +269,47 @@ def test_handed_over_rows_take_their_crops_with_them():
     assert [m for m, _ in moved] == [2, 3] and moved[1][1] != 3 * BUCKET_FRAMES + 1
     gallery.hand_over(1, 0, 3)  # everything: fragment 1 has no crops left
     assert 1 not in gallery.fragments and len(gallery.fragments[3]) == 2
+
+
+GREEN = (40, 200, 40)
+
+
+def test_a_chain_of_drifted_tracks_is_undone_in_every_output():
+    """Tracker 1 follows red, 2 blue, 3 green; at frame 20 tracker 3 loses green, tracker 2 moves onto green and
+    tracker 1 onto blue (both at their places). Red comes back as tracker 5 at 35: he takes red's identity from
+    tracker 1, whose rows from 35 on (blue) take blue's from tracker 2, whose rows (green) link to green's."""
+    script = [[(RED if f < 20 else BLUE, 100, 1), (BLUE if f < 20 else GREEN, 250, 2),
+               *([(GREEN, 400, 3)] if f < 20 else []), *([(RED, 550, 5)] if f >= 35 else [])]
+              for f in range(60)]  # fmt: skip
+    for min_frames in (3, 10):
+        stage = IdentityStage(IdentityConfig(teams=False, gallery=False), fps=30, embedder=MeanColour())
+        frames = run(stage, script, min_frames=min_frames)
+        at = [{float(x): int(p) for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0])} for fr in frames]
+        red, blue, green = at[0][100.0], at[0][250.0], at[0][400.0]
+        assert all(len(set(a.values())) == len(a) for a in at)  # never one identity twice in a frame
+        assert at[59] == {100.0: blue, 250.0: green, 550.0: red}, (min_frames, at[59])
+        assert all(a == at[59] for a in at[35:]), min_frames
+        assert stage.summary()["reclaims"] == 2 and stage.summary()["identities"] == 3
+
+
+def test_thumbnails_and_team_colours_follow_the_rows_a_reclaim_hands_over():
+    """Tracker 1 follows red, then (frame 20) blue, seen sharper from 35 on; red comes back at 35. Blue's crops
+    of 35 on are not red's thumbnails (they would win their moment), and blue's new fragment gathers jersey
+    colours at once."""
+    script = [[(RED if f < 20 else BLUE, 100, 1, 0.5 if f < 35 else 0.99), *([(RED, 400, 5, 0.5)] if f >= 35 else [])]
+              for f in range(70)]  # fmt: skip
+    stage = IdentityStage(IdentityConfig(teams=False), fps=30, embedder=MeanColour())
+    frames = run(stage, script, min_frames=10)
+    red, blue = int(frames[0].players.tracker_id[0]), int(frames[-1].players.tracker_id[0])
+    assert stage.summary()["reclaims"] == 1 and red != blue
+    assert stage.gallery is not None
+    late = [t for t in stage.gallery.thumbnails(red) if t.frame >= 35]
+    assert late and all(t.image[:, :, 2].mean() > 150 for t in late)  # red's own crops (BGR), not blue's
+    assert any(t.frame >= 35 for t in stage.gallery.thumbnails(blue))
+    # with teams, the fragment that took over blue's rows samples his jersey every frame until it has enough
+    # for a team (5), not every 5th frame, so his team is not judged on one or two samples when his rows leave
+    stage = IdentityStage(IdentityConfig(), fps=30, embedder=MeanColour())
+    frames = run(stage, script, min_frames=10)
+    rest = int(frames[35].players.data["track_id"][frames[35].players.xyxy[:, 0] < 300][0])
+    assert stage.summary()["reclaims"] == 1 and rest != int(frames[34].players.data["track_id"][0])
+    assert stage._colour_n[rest] >= 5

@@ -122,11 +122,17 @@ class Gallery:
             if now is not None:
                 self.fragments[int(fid)] = now
 
-    def merge(self, fragment: int, identity: int) -> None:
-        """A decided fragment's crops compete for its identity's."""
+    def merge(self, fragment: int, identity: int, upto: int | None = None) -> None:
+        """A decided fragment's crops (those of frames up to ``upto``: its rows written so far) compete for its
+        identity's; later ones wait, as a reclaim can still hand them over with their rows."""
         kept = self.identities.get(identity, [])
-        for thumb in self.fragments.pop(int(fragment), []):
-            kept = _kept(kept, thumb) or kept
+        thumbs = self.fragments.pop(int(fragment), [])
+        later = [t for t in thumbs if upto is not None and t.frame > upto]
+        if later:
+            self.fragments[int(fragment)] = later
+        for thumb in thumbs:
+            if upto is None or thumb.frame <= upto:
+                kept = _kept(kept, thumb) or kept
         if kept:
             self.identities[identity] = kept
 

@@ -56,11 +56,15 @@ a person seen before (then it takes that person's identity) or somebody new.
   the new fragment takes the identity from its first frame on. The holding
   fragment's rows from that frame on (:meth:`Linker.fragment_at`), and its
   tracker ID from now on, go to a new fragment with its latest samples,
-  decided like any other but never linked back to that identity. Nothing is
-  reclaimed from a fragment that still looks like its identity (one person
-  boxed twice), or while it and another look like each other's identities
-  (a swap under way, for swap repair). The rows already written keep the
-  old identity.
+  decided like any other but never linked back to that identity, and the
+  identity's gallery forgets the samples nearer that fragment's look than
+  the new fragment's. Nothing is reclaimed from a fragment that still looks
+  like its identity (one person boxed twice), or, with swap repair, while it
+  and another look like each other's identities (a swap under way). The rows
+  already written keep the old identity. The decision comes with the new
+  fragment's, so a fragment too short to reach the outputs (the caller's
+  ``min_track_frames``) can take an identity too: the drifted fragment then
+  goes on as somebody else, which it is, and the identity waits unseen.
 
 Pure bookkeeping on arrays: no images, no models.
 """
@@ -176,12 +180,30 @@ class Identity:
             self.gallery = deque(kept)
         self.gallery.append(np.asarray(embedding, dtype=np.float32))
 
+    def forget_looks_like(self, other: np.ndarray, own: np.ndarray) -> None:
+        """Drop the gallery samples nearer the look ``other`` than his own look ``own`` (those his track took of
+        another player), from his usual look too; never all of them."""
+        near_other = [float(e @ other) > float(e @ own) for e in self.gallery]
+        if not any(near_other) or all(near_other):
+            return
+        for emb, drop in zip(self.gallery, near_other, strict=True):
+            if drop and self.total is not None:
+                self.total = self.total - emb
+                self.samples -= 1
+        self.gallery = deque(e for e, drop in zip(self.gallery, near_other, strict=True) if not drop)
+
     def look(self) -> np.ndarray | None:
         """The mean of all his samples (L2-normalised): how he looked most of the time."""
         if self.total is None:
             return None
         norm = float(np.linalg.norm(self.total))
         return (self.total / norm).astype(np.float32) if norm > 0 else None
+
+
+def _mean(embeddings: Sequence[np.ndarray]) -> np.ndarray:
+    """The L2-normalised mean of some embeddings."""
+    m = np.mean(np.stack(list(embeddings)), axis=0)
+    return m / max(float(np.linalg.norm(m)), 1e-12)
 
 
 def _distance(person: Identity, emb: np.ndarray) -> float:
@@ -354,8 +376,7 @@ class Linker:
         # judged against his usual look (all his samples), not his gallery's nearest sample: since the drift his
         # gallery may hold the other player's look too
         usual = person.look()
-        now = np.mean(np.stack(holder.recent), axis=0)
-        now /= max(float(np.linalg.norm(now)), 1e-12)
+        now = _mean(holder.recent)
         if usual is None or float(usual @ mean) - float(usual @ now) < margin:
             return None  # his track still looks as much like him: two people, or one person boxed twice
         return holder
@@ -365,6 +386,9 @@ class Linker:
         ID from now on, go to a new fragment holding its latest samples, never linked back to that identity."""
         pid = holder.identity
         assert pid is not None
+        own, other = frag.mean(), _mean(holder.recent)
+        if own is not None:
+            self.identities[pid].forget_looks_like(other, own)
         rest = Fragment(
             self._next_fragment, holder.tracker_id, frag.first_frame, holder.last_frame,
             samples=list(holder.recent), split_from=pid,

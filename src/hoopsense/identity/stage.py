@@ -232,6 +232,11 @@ class IdentityStage:
         self.frames_seen = 0
         self._colour_sum: dict[int, np.ndarray] = {}  # fragment -> sum of jersey features
         self._colour_n: dict[int, int] = {}
+        self._colour_min = 0  # jersey samples a fragment gathers every frame, so that its team can be told
+        if config.teams:
+            from hoopsense.identity.teams import TeamConfig
+
+            self._colour_min = TeamConfig().min_samples
         self._sampled: dict[int, int] = {}  # fragment -> frame of its last appearance sample
         self._team_model: TeamModel | None = None
         self._fitted_at = -(10**9)
@@ -278,7 +283,6 @@ class IdentityStage:
         if self.footing is not None and frame % FORGET_EVERY == 0:
             self.footing.forget([f for f in self.footing.seen if self._over(f)])
         self.linker.decide(self.linker.ready())  # thumbnails join their identity in finalize()
-        self._hand_over_crops()
         return out
 
     def holding(self, queued: int) -> bool:
@@ -308,7 +312,7 @@ class IdentityStage:
         identities = np.array([self._identity(int(f)) for f in fragments], dtype=np.int64)
         for fid, pid in zip(fragments, identities, strict=True):
             if self.gallery is not None:
-                self.gallery.merge(int(fid), int(pid))
+                self.gallery.merge(int(fid), int(pid), upto=frame)
         out.tracker_id = identities
         out.data["track_id"] = fragments
         for fid, pid in zip(fragments, identities, strict=True):
@@ -388,6 +392,8 @@ class IdentityStage:
     def _due(self, fragment: int, frame: int) -> bool:
         if self.linker.needs_samples(fragment):
             return True
+        if self._colour_min and self._colour_n.get(fragment, 0) < self._colour_min:
+            return True  # too few jersey colours for a team yet (a fragment handed rows over by a reclaim)
         last = self._sampled.get(fragment)
         return last is None or frame - last >= self.config.sample_every
 
@@ -416,7 +422,8 @@ class IdentityStage:
             self._maybe_fit(force=False)
 
     def _hand_over_crops(self) -> None:
-        """Thumbnails follow the rows a reclaim handed from one fragment to another."""
+        """Thumbnails follow the rows a reclaim handed from one fragment to another (before any of those rows is
+        written: a fragment's crops join its identity only as its rows are written)."""
         for fragment, frame, to in self.linker.handovers:
             if self.gallery is not None:
                 self.gallery.hand_over(fragment, frame, to)
