@@ -38,8 +38,9 @@ DEFAULT_CLIPS = [
 ]
 
 
-def child_hoopsense(clip: str, detector: str, video: bool, backend: str = "auto") -> dict:
+def child_hoopsense(clip: str, detector: str, video: bool, backend: str = "auto", reid: str | None = None) -> dict:
     from hoopsense.detection import DetectorConfig
+    from hoopsense.identity.stage import IdentityConfig
     from hoopsense.pipeline.analyze import AnalyzeOptions, OutputPaths, analyze
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +48,7 @@ def child_hoopsense(clip: str, detector: str, video: bool, backend: str = "auto"
         config = (
             DetectorConfig(weights=detector) if backend == "auto" else DetectorConfig(weights=detector, backend=backend)
         )
-        options = AnalyzeOptions(detector=config)
+        options = AnalyzeOptions(detector=config, identity=IdentityConfig(reid=reid))
         result = analyze(clip, paths, options)
     return {
         "frames": result.frames,
@@ -75,8 +76,9 @@ def child_yolo_track(clip: str, detector: str) -> dict:
     return {"frames": frames, "fps": frames / wall, "wall_s": wall, "players": len(ids), "peak_mib": peak_mib()}
 
 
-def run_child(kind: str, clip: Path, detector: str, src: str | None = None) -> dict:
-    return _run(__file__, kind, "--clip", str(clip), "--detector", detector, src=src)
+def run_child(kind: str, clip: Path, detector: str, src: str | None = None, reid: str | None = None) -> dict:
+    extra = ["--reid", reid] if reid else []
+    return _run(__file__, kind, "--clip", str(clip), "--detector", detector, *extra, src=src)
 
 
 def loop_clip(clip: Path, times: int, out: Path) -> Path:
@@ -96,6 +98,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector", default=str(ASSETS / "detector" / "yolov8n_int8.onnx"))
     parser.add_argument("--clips", nargs="*", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument(
+        "--reid",
+        help="re-ID weights for hoopsense (default: its default, osnet_x0_25_msmt17, which falls back to colour "
+        "histograms where it cannot be downloaded: pass a local copy, e.g. ../shared/assets/reid/"
+        "osnet_x0_25_msmt17.onnx, to time the default weights offline)",
+    )
     parser.add_argument("--baseline-src", help="src folder of another checkout to compare tracking-only speed with")
     parser.add_argument("--child", choices=["video", "tracks", "tracks-ultralytics", "yolo"], help=argparse.SUPPRESS)
     parser.add_argument("--clip", help=argparse.SUPPRESS)
@@ -105,9 +113,9 @@ def main() -> None:
         if args.child == "yolo":
             out = child_yolo_track(args.clip, args.detector)
         elif args.child == "tracks-ultralytics":
-            out = child_hoopsense(args.clip, args.detector, video=False, backend="ultralytics")
+            out = child_hoopsense(args.clip, args.detector, video=False, backend="ultralytics", reid=args.reid)
         else:
-            out = child_hoopsense(args.clip, args.detector, video=args.child == "video")
+            out = child_hoopsense(args.clip, args.detector, video=args.child == "video", reid=args.reid)
         print(json.dumps(out))
         return
 
@@ -120,10 +128,14 @@ def main() -> None:
 
         meta = probe(clip)
         print(f"\n== {clip.name}: {meta.width}x{meta.height}, {meta.n_frames} frames, {meta.fps:.2f} fps")
-        video = run_child("video", clip, args.detector)
-        tracks = run_child("tracks", clip, args.detector)
-        ultra = run_child("tracks-ultralytics", clip, args.detector)
-        base = run_child("tracks", clip, args.detector, src=args.baseline_src) if args.baseline_src else None
+        video = run_child("video", clip, args.detector, reid=args.reid)
+        tracks = run_child("tracks", clip, args.detector, reid=args.reid)
+        ultra = run_child("tracks-ultralytics", clip, args.detector, reid=args.reid)
+        base = (
+            run_child("tracks", clip, args.detector, src=args.baseline_src, reid=args.reid)
+            if args.baseline_src
+            else None
+        )
         yolo = run_child("yolo", clip, args.detector)
         for name, r in (("hoopsense (video)", video), ("hoopsense (--no-video)", tracks)):
             print(
@@ -144,8 +156,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         once = loop_clip(clip, 1, Path(tmp) / "x1.mp4")
         twice = loop_clip(clip, 2, Path(tmp) / "x2.mp4")
-        r1 = run_child("video", once, args.detector)
-        r2 = run_child("video", twice, args.detector)
+        r1 = run_child("video", once, args.detector, reid=args.reid)
+        r2 = run_child("video", twice, args.detector, reid=args.reid)
     print(f"\n== memory vs length ({clip.name} re-encoded, with video rendering)")
     print(f"1x: {r1['frames']} frames, peak {r1['peak_mib']:.0f} MiB")
     print(f"2x: {r2['frames']} frames, peak {r2['peak_mib']:.0f} MiB  (ratio {r2['peak_mib'] / r1['peak_mib']:.3f})")
