@@ -1,4 +1,4 @@
-"""Appearance embedders: OSNet x0.25 in torch and onnxruntime, colour histograms, and choosing one."""
+"""Appearance embedders: OSNet x0.25 in torch, OpenVINO and onnxruntime, colour histograms, and choosing one."""
 
 from __future__ import annotations
 
@@ -152,19 +152,23 @@ def _onnx_as_torchreid_state_dict(path) -> dict[str, torch.Tensor]:
 
 
 # -- OSNet -------------------------------------------------------------------------------------------------------
-def test_torch_and_onnxruntime_give_the_same_embeddings(frames, tmp_path):
-    """The torch module, loading a torchreid-format .pth strictly, reproduces onnxruntime on the same weights."""
+def test_torch_onnxruntime_and_openvino_give_the_same_embeddings(frames, tmp_path):
+    """The torch module, loading a torchreid-format .pth strictly, reproduces onnxruntime on the same weights;
+    OpenVINO (the CPU default for an .onnx file) runs the file's fixed batch of 1 in batches, in f32."""
     pth = tmp_path / "osnet_from_onnx.pth"
     torch.save(_onnx_as_torchreid_state_dict(need_asset(ONNX)), pth)
-    by_torch, by_ort = OsnetEmbedder(pth, batch_size=4), OsnetEmbedder(ONNX)
-    assert "torch" in by_torch.name and "onnxruntime" in by_ort.name
+    by_torch, by_ort = OsnetEmbedder(pth, batch_size=4), OsnetEmbedder(ONNX, runtime="onnxruntime")
+    by_ov = OsnetEmbedder(ONNX, batch_size=3)
+    assert "torch" in by_torch.name and "onnxruntime" in by_ort.name and "openvino" in by_ov.name
     image = frames[0]
-    boxes = np.vstack([BOXES_30, AWKWARD[:2]])
-    a, b = by_torch.embed(image, boxes), by_ort.embed(image, boxes)
-    _unit_rows(a, 512, len(boxes))
-    _unit_rows(b, 512, len(boxes))
-    cosine = (a * b).sum(axis=1)
-    assert cosine.min() > 0.999, cosine
+    boxes = np.vstack([BOXES_30, AWKWARD[:2]])  # more boxes than a batch: a full batch and a short one
+    a, b, c = by_torch.embed(image, boxes), by_ort.embed(image, boxes), by_ov.embed(image, boxes)
+    for rows in (a, b, c):
+        _unit_rows(rows, 512, len(boxes))
+    assert (a * b).sum(axis=1).min() > 0.999, (a * b).sum(axis=1)
+    assert (b * c).sum(axis=1).min() > 0.9999, (b * c).sum(axis=1)
+    with pytest.raises(ConfigError, match="runtime must be one of"):
+        OsnetEmbedder(ONNX, runtime="tensorrt")
 
 
 @pytest.mark.parametrize("weights", [ONNX, PTH], ids=["onnx", "pth"])
@@ -291,14 +295,14 @@ def test_corrupt_cached_default_is_discarded_and_falls_back(monkeypatch):
     assert isinstance(embedder, ColourEmbedder) and note and not target.exists()
 
 
-def test_default_weights_from_the_cache_are_osnet_in_onnxruntime(frames, monkeypatch):
+def test_default_weights_from_the_cache_are_osnet_in_openvino(frames, monkeypatch):
     monkeypatch.setenv("HOOPSENSE_OFFLINE", "1")
     spec = get_spec("osnet_x0_25_msmt17")
     target = cached_path(spec)
     target.parent.mkdir(parents=True)
     shutil.copyfile(need_asset(REID / spec.filename), target)
     embedder, note = load_embedder(None)
-    assert note is None and isinstance(embedder, OsnetEmbedder) and "onnxruntime" in embedder.name
+    assert note is None and isinstance(embedder, OsnetEmbedder) and "openvino" in embedder.name
     _unit_rows(embedder.embed(frames[0], BOXES_30), 512, len(BOXES_30))
 
 
@@ -345,6 +349,15 @@ def test_an_onnx_network_of_another_shape_is_a_weights_error(tmp_path):
     shutil.copyfile(need_asset(ASSETS / "detector" / "yolov8n_int8.onnx"), path)
     with pytest.raises(WeightsError, match="not OSNet x0.25"):
         load_embedder(path)
+
+
+def test_a_file_that_is_not_onnx_is_one_line_weights_error(tmp_path):
+    path = tmp_path / "osnet.onnx"
+    path.write_bytes(b"not a network")
+    for runtime in ("openvino", "onnxruntime"):
+        with pytest.raises(WeightsError) as err:
+            OsnetEmbedder(path, runtime=runtime)
+        assert "cannot load re-ID weights" in _one_line_error(err)
 
 
 def test_bad_device_and_batch_size_are_config_errors():
