@@ -99,6 +99,14 @@ def test_nba_clip_teams_and_referees(nba_run):
     assert "crowd" not in set(tracks["team"].tolist()) and len(teams) <= 13
 
 
+def identity_at(tracks, frame: int, x: float, y: float) -> tuple[int, str]:
+    """The identity and team of the one box of ``frame`` (in ``tracks.csv``) that holds the point ``(x, y)``."""
+    rows = (tracks["frame"] == frame) & (tracks["x1"] <= x) & (tracks["x2"] >= x)
+    rows &= (tracks["y1"] <= y) & (tracks["y2"] >= y)
+    assert rows.sum() == 1, (frame, x, y, tracks["player_id"][rows])
+    return int(tracks["player_id"][rows][0]), str(tracks["team"][rows][0])
+
+
 def test_nba_pick_and_roll_swap_is_repaired(nba_run):
     """In the screen at the end of the clip the tracker trades the IDs of Curry and the Lakers player guarding the
     screener; swap repair gives them back, so each ends the clip with the identity (and team) he started with."""
@@ -107,16 +115,10 @@ def test_nba_pick_and_roll_swap_is_repaired(nba_run):
     _, out = nba_run
     tracks = read_tracks_csv(out.with_name("nba.tracks.csv"))
 
-    def identity_at(frame: int, x: float, y: float) -> tuple[int, str]:
-        rows = (tracks["frame"] == frame) & (tracks["x1"] <= x) & (tracks["x2"] >= x)
-        rows &= (tracks["y1"] <= y) & (tracks["y2"] >= y)
-        assert rows.sum() == 1, (frame, x, y, tracks["player_id"][rows])
-        return int(tracks["player_id"][rows][0]), str(tracks["team"][rows][0])
-
-    curry, lakers = identity_at(100, 410, 330), identity_at(100, 428, 215)  # Curry (#30) and his defender
+    curry, lakers = identity_at(tracks, 100, 410, 330), identity_at(tracks, 100, 428, 215)  # Curry (#30), defender
     assert curry[1] == "B" and lakers[1] == "A"
-    assert identity_at(163, 239, 330) == curry  # Curry, bottom left after the screen
-    assert identity_at(163, 419, 225) == lakers
+    assert identity_at(tracks, 163, 239, 330) == curry  # Curry, bottom left after the screen
+    assert identity_at(tracks, 163, 419, 225) == lakers
     assert json.loads(out.with_name("nba.run.json").read_text())["identity"]["swaps"] >= 1
 
 
@@ -167,14 +169,8 @@ def test_a_player_whose_track_drifted_onto_another_takes_his_identity_back(tmp_p
             "--keep-referees", "--no-video", "--quiet", "--end", "4"]  # fmt: skip
     assert main(args) == 0
     tracks = read_tracks_csv(out.with_name("davis.tracks.csv"))
-
-    def at(frame: int, x: float, y: float) -> tuple[int, str]:
-        rows = (tracks["frame"] == frame) & (tracks["x1"] <= x) & (tracks["x2"] >= x)
-        rows &= (tracks["y1"] <= y) & (tracks["y2"] >= y)
-        assert rows.sum() == 1, (frame, x, y, tracks["player_id"][rows])
-        return int(tracks["player_id"][rows][0]), str(tracks["team"][rows][0])
-
-    jokic = [at(2, 215, 309), at(64, 190, 365), at(112, 167, 329)]  # before and after he was lost
+    where = ((2, 215, 309), (64, 190, 365), (112, 167, 329))  # before and after he was lost
+    jokic = [identity_at(tracks, f, x, y) for f, x, y in where]
     assert len({pid for pid, _ in jokic}) == 1 and jokic[-1][1] != "referee", jokic
     assert json.loads(out.with_name("davis.run.json").read_text())["identity"]["reclaims"] >= 1
 

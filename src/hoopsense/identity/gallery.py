@@ -19,7 +19,7 @@ fragments too short to be written).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -98,6 +98,15 @@ def _would_keep(thumbs: list[Thumbnail], frame: int, score: float) -> bool:
     return len(thumbs) < KEEP or score > thumbs[-1].score
 
 
+def _join(lists: dict[int, list[Thumbnail]], key: int, thumbs: Iterable[Thumbnail]) -> None:
+    """``thumbs`` compete for ``lists[key]`` (best per moment, the ``KEEP`` best moments)."""
+    kept = lists.get(int(key), [])
+    for thumb in thumbs:
+        kept = _kept(kept, thumb) or kept
+    if kept:
+        lists[int(key)] = kept
+
+
 class Gallery:
     """Best thumbnails per fragment, then per identity."""
 
@@ -125,28 +134,20 @@ class Gallery:
     def merge(self, fragment: int, identity: int, upto: int | None = None) -> None:
         """A decided fragment's crops (those of frames up to ``upto``: its rows written so far) compete for its
         identity's; later ones wait, as a reclaim can still hand them over with their rows."""
-        kept = self.identities.get(identity, [])
-        thumbs = self.fragments.pop(int(fragment), [])
-        later = [t for t in thumbs if upto is not None and t.frame > upto]
-        if later:
-            self.fragments[int(fragment)] = later
-        for thumb in thumbs:
-            if upto is None or thumb.frame <= upto:
-                kept = _kept(kept, thumb) or kept
-        if kept:
-            self.identities[identity] = kept
+        taken = self._take(fragment, lambda t: upto is None or t.frame <= upto)
+        _join(self.identities, identity, taken)
 
     def hand_over(self, fragment: int, frame: int, to: int) -> None:
         """``fragment``'s crops from ``frame`` on become ``to``'s (its rows from then on are ``to``'s)."""
+        _join(self.fragments, to, self._take(fragment, lambda t: t.frame >= frame))
+
+    def _take(self, fragment: int, which: Callable[[Thumbnail], bool]) -> list[Thumbnail]:
+        """Take ``fragment``'s crops for which ``which`` holds out of it; the others stay."""
         thumbs = self.fragments.pop(int(fragment), [])
-        kept = [t for t in thumbs if t.frame < frame]
-        if kept:
-            self.fragments[int(fragment)] = kept
-        theirs = self.fragments.get(int(to), [])
-        for thumb in (t for t in thumbs if t.frame >= frame):
-            theirs = _kept(theirs, thumb) or theirs
-        if theirs:
-            self.fragments[int(to)] = theirs
+        stay = [t for t in thumbs if not which(t)]
+        if stay:
+            self.fragments[int(fragment)] = stay
+        return [t for t in thumbs if which(t)]
 
     def forget(self, fragments: Iterable[int]) -> None:
         """Drop the crops of fragments that will never join an identity (their rows were never written)."""

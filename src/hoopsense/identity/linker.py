@@ -152,11 +152,7 @@ class Fragment:
     handover: tuple[int, int] | None = None  # (frame, fragment): its rows from that frame on are that fragment's
 
     def mean(self) -> np.ndarray | None:
-        if not self.samples:
-            return None
-        m = np.mean(self.samples, axis=0)
-        n = float(np.linalg.norm(m))
-        return m / n if n > 0 else m
+        return _mean(self.samples) if self.samples else None
 
 
 @dataclass
@@ -349,30 +345,22 @@ class Linker:
         margin = self.config.reclaim_margin
         if mean is None or margin is None:
             return None
-        scored = sorted(
-            (_distance(p, mean), p.id) for p in self.identities.values() if p.gallery and p.id != frag.split_from
-        )
-        if not scored:
+        best = self._closest(mean, [p for p in self.identities.values() if p.gallery and p.id != frag.split_from])
+        if best is None or best[0] in taken:
             return None
-        distance, pid = scored[0]
-        if pid in taken or distance > self.config.max_distance:
-            return None
-        if len(scored) > 1 and scored[1][0] - distance < self.config.margin:
-            return None
+        pid = best[0]
         person = self.identities[pid]
         if person.last_frame < frag.first_frame:
             return None  # a candidate that was not linked (too far, or too near another): not this rule's case
-        holder = self.fragments[person.fragments[-1]]
+        holder = self._holder(pid)
         if (
             self._current.get(holder.tracker_id) != holder.id
             or holder.first_frame >= frag.first_frame
             or len(holder.recent) < 2
         ):
             return None
-        if holder.crossed_to is not None:
-            partner = self.fragments[self.identities[holder.crossed_to].fragments[-1]]
-            if partner.crossed_to == pid:
-                return None  # the two look like each other's identity: a swap under way, for swap repair
+        if holder.crossed_to is not None and self._holder(holder.crossed_to).crossed_to == pid:
+            return None  # the two look like each other's identity: a swap under way, for swap repair
         # judged against his usual look (all his samples), not his gallery's nearest sample: since the drift his
         # gallery may hold the other player's look too
         usual = person.look()
@@ -453,7 +441,7 @@ class Linker:
         need = self.config.swap_samples
         if len(frag.crossed) < need or frag.crossed_to is None:
             return None
-        partner = self.fragments[self.identities[frag.crossed_to].fragments[-1]]
+        partner = self._holder(frag.crossed_to)
         if (
             partner.crossed_to == frag.identity
             and len(partner.crossed) >= need
@@ -488,20 +476,24 @@ class Linker:
 
     def _best_candidate(self, frag: Fragment) -> tuple[int, float] | None:
         mean = frag.mean()
-        if mean is None:
-            return None
-        scored = []
-        for person in self._candidates(frag):
-            scored.append((_distance(person, mean), person.id))
+        return None if mean is None else self._closest(mean, self._candidates(frag))
+
+    def _closest(self, mean: np.ndarray, people: list[Identity]) -> tuple[int, float] | None:
+        """The person of ``people`` nearest ``mean`` and his distance, when within ``max_distance`` and clearly
+        nearer than the next (``margin``); else None."""
+        scored = sorted((_distance(person, mean), person.id) for person in people)
         if not scored:
             return None
-        scored.sort()
         distance, pid = scored[0]
         if distance > self.config.max_distance:
             return None
         if len(scored) > 1 and scored[1][0] - distance < self.config.margin:
             return None
         return pid, distance
+
+    def _holder(self, identity: int) -> Fragment:
+        """The latest fragment given ``identity``."""
+        return self.fragments[self.identities[identity].fragments[-1]]
 
     def _new_identity(self, frag: Fragment) -> int:
         pid = self._next_identity

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -224,15 +224,14 @@ class OsnetEmbedder:
                 f"cannot load re-ID weights {self.path}: not a readable ONNX model ({said[-1] if said else exc})"
             ) from exc
         inputs, outputs = model.inputs, model.outputs
-        shape = [d.get_length() if d.is_static else None for d in inputs[0].get_partial_shape()] if inputs else []
+        shape = (
+            [d.get_length() if d.is_static else None for d in inputs[0].get_partial_shape()] if len(inputs) == 1 else []
+        )
         out = outputs[0].get_partial_shape() if outputs else None
         out_dim = out[out.rank.get_length() - 1] if out is not None and out.rank.is_static else None
-        if len(inputs) != 1 or len(shape) != 4 or shape[1:] != [3, *INPUT_HW] or out_dim != self.dim:
-            raise WeightsError(
-                f"re-ID weights {self.path} are not OSNet x0.25: expected input [N, 3, 256, 128] and a 512-d "
-                f"output, got inputs {[str(i.get_partial_shape()) for i in inputs]} and outputs "
-                f"{[str(o.get_partial_shape()) for o in outputs]}"
-            )
+        self._check_io(
+            shape, out_dim, [str(i.get_partial_shape()) for i in inputs], [str(o.get_partial_shape()) for o in outputs]
+        )
         try:
             model.reshape({inputs[0]: ov.PartialShape([-1, 3, *INPUT_HW])})  # any batch (the shared file's is 1)
             batch = self.batch_size
@@ -243,17 +242,7 @@ class OsnetEmbedder:
         request = core.compile_model(model, "CPU", config).create_infer_request()
         self.name = f"{self.path.stem} (openvino, cpu)"
 
-        def run(x: np.ndarray) -> np.ndarray:
-            parts = []
-            for s in _chunks(len(x), batch):
-                chunk = x[s]
-                if len(chunk) < batch and batch == shape[0]:  # a fixed batch larger than what is left: pad it
-                    chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-                result = request.infer({0: chunk})[0]
-                parts.append(np.asarray(result).reshape(len(chunk), -1)[: s.stop - s.start].copy())
-            return np.concatenate(parts, axis=0)
-
-        return run
+        return lambda x: _in_batches(x, batch, lambda chunk: request.infer({0: chunk})[0], pad=batch == shape[0])
 
     # -- onnxruntime -----------------------------------------------------------------------------------------------
     def _load_onnx(self, device: str) -> Any:
@@ -261,7 +250,7 @@ class OsnetEmbedder:
 
         resolved = pick_device(device)
         providers: list[Any] = ["CPUExecutionProvider"]
-        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+        has_cuda = _ort_cuda()
         if device == "auto" and not has_cuda:
             resolved = "cpu"
         if resolved.startswith("cuda"):
@@ -288,26 +277,13 @@ class OsnetEmbedder:
         inputs, outputs = session.get_inputs(), session.get_outputs()
         shape = list(inputs[0].shape) if len(inputs) == 1 else []
         out_dim = outputs[0].shape[-1] if outputs else None
-        if len(shape) != 4 or shape[1:] != [3, *INPUT_HW] or out_dim != self.dim:
-            raise WeightsError(
-                f"re-ID weights {self.path} are not OSNet x0.25: expected input [N, 3, 256, 128] and a 512-d "
-                f"output, got inputs {[list(i.shape) for i in inputs]} and outputs {[list(o.shape) for o in outputs]}"
-            )
+        self._check_io(shape, out_dim, [str(list(i.shape)) for i in inputs], [str(list(o.shape)) for o in outputs])
         fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None  # the shared file's is 1
         batch = fixed or self.batch_size
         input_name = inputs[0].name
         self.name = f"{self.path.stem} (onnxruntime, {'cuda' if resolved.startswith('cuda') else 'cpu'})"
 
-        def run(x: np.ndarray) -> np.ndarray:
-            parts = []
-            for s in _chunks(len(x), batch):
-                chunk = x[s]
-                if fixed and len(chunk) < fixed:  # a fixed batch larger than what is left: pad it
-                    chunk = np.concatenate([chunk, np.zeros((fixed - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-                parts.append(session.run(None, {input_name: chunk})[0].reshape(len(chunk), -1)[: s.stop - s.start])
-            return np.concatenate(parts, axis=0)
-
-        return run
+        return lambda x: _in_batches(x, batch, lambda chunk: session.run(None, {input_name: chunk})[0], pad=bool(fixed))
 
     # -- torch -------------------------------------------------------------------------------------------------------
     def _load_torch(self, device: str) -> Any:
@@ -325,15 +301,23 @@ class OsnetEmbedder:
         model = model.to(torch_device).eval()
         self.name = f"{self.path.stem} (torch, {torch_device.type})"
 
+        def infer(chunk: np.ndarray) -> np.ndarray:
+            return model(torch.from_numpy(chunk).to(torch_device)).float().cpu().numpy()
+
         def run(x: np.ndarray) -> np.ndarray:
-            parts = []
             with torch.inference_mode():
-                for s in _chunks(len(x), self.batch_size):
-                    batch = torch.from_numpy(x[s]).to(torch_device)
-                    parts.append(model(batch).float().cpu().numpy())
-            return np.concatenate(parts, axis=0)
+                return _in_batches(x, self.batch_size, infer, pad=False)
 
         return run
+
+    def _check_io(self, shape: list, out_dim: object, inputs: list[str], outputs: list[str]) -> None:
+        """Raise :class:`WeightsError` unless the network takes ``[N, 3, 256, 128]`` and gives 512 values a crop
+        (``shape``: its one input's dimensions, empty when it has another number of inputs)."""
+        if len(shape) != 4 or shape[1:] != [3, *INPUT_HW] or out_dim != self.dim:
+            raise WeightsError(
+                f"re-ID weights {self.path} are not OSNet x0.25: expected input [N, 3, 256, 128] and a 512-d "
+                f"output, got inputs {inputs} and outputs {outputs}"
+            )
 
     def embed(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """See :meth:`Embedder.embed`: float32 ``(N, 512)`` unit rows for a BGR uint8 image and xyxy boxes."""
@@ -341,6 +325,19 @@ class OsnetEmbedder:
         if len(arr) == 0:
             return np.zeros((0, self.dim), np.float32)
         return _l2_rows(self._run(_normalised_batch(_crops(image, arr, INPUT_HW))))
+
+
+def _in_batches(x: np.ndarray, batch: int, infer: Callable[[np.ndarray], Any], pad: bool) -> np.ndarray:
+    """``infer`` on ``x`` (``(N, ...)``) ``batch`` rows at a time, the outputs as ``(N, -1)`` float rows; with
+    ``pad`` the last chunk is padded with zeros to ``batch`` (a network with a fixed batch size)."""
+    parts = []
+    for s in _chunks(len(x), batch):
+        chunk = x[s]
+        if pad and len(chunk) < batch:
+            chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        # a copy: a runtime may hand back the same output buffer on its next call
+        parts.append(np.array(infer(chunk)).reshape(len(chunk), -1)[: s.stop - s.start])
+    return np.concatenate(parts, axis=0)
 
 
 def _ort_cuda() -> bool:
