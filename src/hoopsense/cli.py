@@ -132,6 +132,9 @@ def _summary(result) -> None:
     people = identity_summary(result.identity)
     if people:
         table.add_row("identities", people)
+    if result.cuts:
+        frames = ", ".join(map(str, result.cuts))
+        table.add_row("camera cuts", f"{len(result.cuts)} (frames {frames}): the tracker started afresh at each")
     if result.windows:
         brief = len(result.players) - len(result.classified)
         table.add_row(

@@ -100,6 +100,7 @@ def _check_from_run_flags(args: argparse.Namespace) -> None:
             ("--swap-repair", args.swap_repair != "on"),
             ("--reclaim", args.reclaim != "on"),
             ("--drop-doubled", args.drop_doubled != "off"),
+            ("--cuts", args.cuts != "on"),
             ("--teams", args.teams != "on"),
             ("--keep-referees", args.keep_referees),
             ("--keep-crowd", args.keep_crowd),

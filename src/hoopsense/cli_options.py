@@ -100,6 +100,13 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
         "feet together) once, not as two players; it can also hide a player in contact (default: off)",
     )
     p.add_argument(
+        "--cuts",
+        choices=("on", "off"),
+        default="on",
+        help="start the tracker afresh at each camera cut, so that no track is carried across one onto another "
+        "player; re-identification links the people after it to those before (default: on)",
+    )
+    p.add_argument(
         "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"
     )
     p.add_argument(
@@ -126,7 +133,7 @@ def tracker_config(args: argparse.Namespace) -> TrackerConfig:
     """The :class:`~hoopsense.tracking.players.TrackerConfig` of the tracker flags the parser has."""
     from hoopsense.tracking.players import TrackerConfig
 
-    return build(TrackerConfig, TRACKER, args, drop_doubled=args.drop_doubled == "on")
+    return build(TrackerConfig, TRACKER, args, drop_doubled=args.drop_doubled == "on", cuts=args.cuts == "on")
 
 
 def build(cls: type[T], table: Mapping[str, str], args: argparse.Namespace, **fixed: Any) -> T:

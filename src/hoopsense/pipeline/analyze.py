@@ -329,6 +329,7 @@ def _run(
                 writer.close()
     result.frames = stream.frames
     result.skipped_packets = stream.skipped_packets
+    result.cuts = list(stream.cut_frames)
     result.wall_s = time.perf_counter() - started
     result.stage_s = {"decode (background)": stream.reader.decode_s, **clock.seconds}
     result.stage_s.update({f"identity: {k}": v for k, v in identity.seconds.items()})

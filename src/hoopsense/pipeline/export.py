@@ -297,5 +297,5 @@ def run_record(result: AnalysisResult, paths: OutputPaths, options: AnalyzeOptio
             for tid, s in sorted(result.players.items())
         ),
         fps_achieved=round(result.fps, 2), stage_s={k: round(v, 3) for k, v in result.stage_s.items()},
-        skipped_packets=result.skipped_packets, partial=result.partial,
+        skipped_packets=result.skipped_packets, partial=result.partial, cuts=tuple(result.cuts),
     )  # fmt: skip

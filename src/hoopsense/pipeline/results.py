@@ -38,6 +38,7 @@ class AnalysisResult:
     classified: set[int] = field(default_factory=set)
     provisional_frames: int = 0
     skipped_packets: int = 0
+    cuts: list[int] = field(default_factory=list)  # frames where the tracker started afresh (camera cuts)
     recognizer: dict[str, Any] | None = None
     identity: dict[str, Any] | None = None  # the identity stage's summary (run.json)
     identities: dict[int, dict[str, Any]] = field(default_factory=dict)  # per player: team, colour, thumbnail...

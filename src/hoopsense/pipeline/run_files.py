@@ -114,6 +114,7 @@ class RunRecord:
     skipped_packets: int = 0
     partial: bool = False
     identity: dict[str, Any] | None = None
+    cuts: tuple[int, ...] = ()  # frames where the tracker started afresh (camera cuts)
     hoopsense_version: str = __version__
     format_version: int = RUN_FORMAT
 
@@ -187,6 +188,7 @@ class RunRecord:
             fps_achieved=float(doc.get("fps_achieved") or 0.0), stage_s=dict(doc.get("stage_s") or {}),
             skipped_packets=int(doc.get("skipped_packets", 0)), partial=bool(doc.get("partial", False)),
             identity=doc.get("identity") if isinstance(doc.get("identity"), dict) else None,
+            cuts=tuple(int(c) for c in doc.get("cuts") or ()),
             hoopsense_version=str(doc.get("hoopsense_version", "unknown")), format_version=version,
         )  # fmt: skip
 

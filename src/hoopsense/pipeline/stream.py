@@ -3,7 +3,8 @@
 A background thread decodes frames (:class:`~hoopsense.video.VideoReader`),
 scaled down to the detector's input in the same pass; a second one runs the
 detector on batches of frames, a batch ahead of the tracker, which updates
-frame by frame; tracked frames then
+frame by frame (starting afresh at camera cuts, found a few frames ahead by
+:class:`~hoopsense.tracking.cuts.CutDetector`); tracked frames then
 wait in a short :class:`DelayLine` so that tracks seen in fewer than
 ``min_track_frames`` frames are dropped from every output alike. Memory is
 bounded by the detector batch, the decode queue and the delay, never by the
@@ -24,6 +25,7 @@ from hoopsense.background import Background
 from hoopsense.detection.base import Detector
 from hoopsense.errors import ConfigError, check_finite, field_name
 from hoopsense.identity.stage import IdentityStage
+from hoopsense.tracking.cuts import CutDetector
 from hoopsense.tracking.players import PlayerTracker, TrackerConfig
 from hoopsense.video import Frame, VideoMeta, VideoReader
 
@@ -160,6 +162,9 @@ class TrackedStream:
         )  # fmt: skip
         self.scale = small_size[0] / meta.width
         self.frames = 0
+        self.cut_frames: list[int] = []  # frames where the tracker started afresh (camera cuts)
+        self._cuts: set[int] = set()  # cut frames found so far (some not tracked yet)
+        self._waiting: deque[tuple[Frame, sv.Detections]] = deque()  # detected, not tracked yet
         self._detections: Background[tuple[list[Frame], list[sv.Detections]]] | None = None
 
     def __enter__(self) -> TrackedStream:
@@ -176,15 +181,21 @@ class TrackedStream:
 
     def __iter__(self) -> Iterator[TrackedFrame]:
         for frame, players in self._detect_and_track():
-            image = frame.image if self.full else None
-            yield from self.delay.push(TrackedFrame(frame.index, frame.index / self.meta.fps, image, players))
-            self.frames += 1
-            if self.on_frame is not None:
-                self.on_frame(self.frames)
+            yield from self._push(frame, players)
 
     def flush(self) -> Iterator[TrackedFrame]:
-        """The frames still held by the delay line (call once iteration ended or stopped)."""
+        """The frames still held back (call once iteration ended or stopped): those detected but not tracked yet
+        (waiting for the cut detector's lookahead when iteration stopped), then those in the delay line."""
+        while self._waiting:
+            yield from self._push(*self._track(*self._waiting.popleft()))
         yield from self.delay.flush()
+
+    def _push(self, frame: Frame, players: sv.Detections) -> Iterator[TrackedFrame]:
+        image = frame.image if self.full else None
+        yield from self.delay.push(TrackedFrame(frame.index, frame.index / self.meta.fps, image, players))
+        self.frames += 1
+        if self.on_frame is not None:
+            self.on_frame(self.frames)
 
     def _batches(self) -> Iterator[list[Frame]]:
         batch: list[Frame] = []
@@ -210,20 +221,37 @@ class TrackedStream:
 
     def _detect_and_track(self) -> Iterator[tuple[Frame, sv.Detections]]:
         # Detection runs a batch ahead in its own thread, so the detector computes while this
-        # thread tracks, identifies, draws and encodes the frames before it.
+        # thread tracks, identifies, draws and encodes the frames before it. With cuts on, frames
+        # are tracked the cut detector's lookahead behind the frames it has seen.
         self._detections = Background(self._detected, depth=2, name="hoopsense-detect")
+        cuts = CutDetector(self.meta.fps) if self.tracker.config.cuts else None
+        waiting = self._waiting
         t = time.perf_counter()
         for batch, detections in self._detections:
             self.clock.add("detect_wait", t)
             for frame, dets in zip(batch, detections, strict=True):
-                t = time.perf_counter()
-                small, scale = (frame.small, self.scale) if frame.small is not None else (frame.image, 1.0)
-                players = self.tracker.update(dets, small, scale)
-                t = self.clock.add("track", t)
-                if self.identity is not None:
-                    # full-size crops identify players best; the small copy when that is all there is
-                    image, at = (frame.image, 1.0) if frame.image is not None else (small, scale)
-                    players = self.identity.observe(frame.index, image, at, players)  # type: ignore[arg-type]
-                    self.clock.add("identity", t)
-                yield frame, players
+                if cuts is not None:
+                    t = time.perf_counter()
+                    self._cuts.update(cuts.push(frame.index, frame.small if frame.small is not None else frame.image))
+                    self.clock.add("cuts", t)
+                waiting.append((frame, dets))
+                while len(waiting) > (cuts.lookahead if cuts is not None else 0):
+                    yield self._track(*waiting.popleft())
             t = time.perf_counter()
+        while waiting:
+            yield self._track(*waiting.popleft())
+
+    def _track(self, frame: Frame, dets: sv.Detections) -> tuple[Frame, sv.Detections]:
+        t = time.perf_counter()
+        if frame.index in self._cuts:
+            self.tracker.reset()
+            self.cut_frames.append(frame.index)
+        small, scale = (frame.small, self.scale) if frame.small is not None else (frame.image, 1.0)
+        players = self.tracker.update(dets, small, scale)
+        t = self.clock.add("track", t)
+        if self.identity is not None:
+            # full-size crops identify players best; the small copy when that is all there is
+            image, at = (frame.image, 1.0) if frame.image is not None else (small, scale)
+            players = self.identity.observe(frame.index, image, at, players)  # type: ignore[arg-type]
+            self.clock.add("identity", t)
+        return frame, players

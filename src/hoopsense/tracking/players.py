@@ -61,6 +61,10 @@ class TrackerConfig:
       gave 3 identities for its 3 players instead of 5, but on the NBA
       broadcast it also hid players in contact, and Curry ended the clip
       with another player's identity.
+    * ``cuts``: start the tracker afresh at each camera cut
+      (:mod:`~hoopsense.tracking.cuts`), so that no track is carried across
+      one onto another player; the people after it are linked to those
+      before by re-identification.
     """
 
     kind: str = "bytetrack"
@@ -73,6 +77,7 @@ class TrackerConfig:
     min_track_frames: int = 10
     court: tuple[tuple[float, float], ...] | str | None = None
     drop_doubled: bool = False
+    cuts: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in TRACKERS:
@@ -105,7 +110,10 @@ class PlayerTracker:
         self.config = config
         self.frame_height = frame_height
         self._polygon = config.court_polygon(frame_width, frame_height)
+        self._fps = fps
         self._tracker = _make_tracker(config, fps)
+        self._id_offset = 0  # added to the tracker's IDs: a tracker started afresh counts from 0 again
+        self._max_id = 0  # the largest ID given out
         self.uses_frames = config.kind == "botsort"
         self._frame = 0
         self._runs: dict[int, tuple[int, int]] = {}  # tracker ID -> (first, last) frame of its unbroken run
@@ -142,8 +150,16 @@ class PlayerTracker:
             empty.tracker_id = np.empty(0, dtype=int)
             return empty
         confirmed = tracked[tracked.tracker_id >= 0]
-        confirmed.tracker_id = confirmed.tracker_id.astype(int) + 1  # IDs shown to users start at 1
+        confirmed.tracker_id = confirmed.tracker_id.astype(int) + 1 + self._id_offset  # IDs shown start at 1
+        if len(confirmed):
+            self._max_id = max(self._max_id, int(confirmed.tracker_id.max()))
         return self._one_box_a_person(confirmed) if self.config.drop_doubled else confirmed
+
+    def reset(self) -> None:
+        """Start afresh (a camera cut): every track ends, and the next ones take IDs never given before."""
+        self._tracker = _make_tracker(self.config, self._fps)
+        self._id_offset = self._max_id
+        self._runs, self._shown = {}, set()
 
     def _one_box_a_person(self, tracked: sv.Detections) -> sv.Detections:
         """Of two tracked boxes that are one person seen twice (:func:`filters.doubled_pairs`), the box of the
