@@ -76,6 +76,8 @@ def test_options_read_like_analyze_flags_and_stay_inside_the_root(tmp_path):
     assert parse_options({}, root)[0].tracker.drop_doubled is False
     assert parse_options({"reclaim": False}, root)[0].identity.reclaim is False
     assert parse_options({}, root)[0].identity.reclaim is True
+    assert parse_options({"cuts": False}, root)[0].tracker.cuts is False
+    assert parse_options({}, root)[0].tracker.cuts is True
     assert parse_options({"reid": "colour", "detector": "yolo11n.pt"}, root)[0].detector.weights == "yolo11n.pt"
     for bad, message in [
         ({"recognizer": "../outside.pt"}, "outside"),

@@ -245,6 +245,7 @@ def _shorter_video(tmp: Path) -> list:
         pytest.param(lambda t: [write_run(t), "--detector", "other.pt"], "--detector", id="detector"),
         pytest.param(lambda t: [write_run(t), "--drop-doubled", "on"], "--drop-doubled", id="drop-doubled"),
         pytest.param(lambda t: [write_run(t), "--reclaim", "off"], "--reclaim", id="reclaim"),
+        pytest.param(lambda t: [write_run(t), "--cuts", "off"], "--cuts", id="cuts"),
     ],
 )
 def test_bad_runs_fail_on_one_line_and_write_nothing(tmp_path, cli, capsys, make, says):
