@@ -133,7 +133,7 @@ def _summary(result) -> None:
     if people:
         table.add_row("identities", people)
     if result.cuts:
-        frames = ", ".join(map(str, result.cuts))
+        frames = ", ".join(map(str, result.cuts[:10])) + (", ..." if len(result.cuts) > 10 else "")
         table.add_row("camera cuts", f"{len(result.cuts)} (frames {frames}): the tracker started afresh at each")
     if result.windows:
         brief = len(result.players) - len(result.classified)

@@ -104,7 +104,8 @@ def add_identity_options(p: argparse._ActionsContainer) -> None:
         choices=("on", "off"),
         default="on",
         help="start the tracker afresh at each camera cut, so that no track is carried across one onto another "
-        "player; re-identification links the people after it to those before (default: on)",
+        "player; re-identification links the people after it to those before (with --reid off everyone after a "
+        "cut is somebody new; default: on)",
     )
     p.add_argument(
         "--teams", choices=("on", "off"), default="on", help="split players into teams A/B and referees (default: on)"

@@ -102,6 +102,12 @@ def test_no_track_is_carried_across_a_cut(tmp_path, capsys):
     assert before == after and len(before) == 3
     assert json.loads((tmp_path / "off.run.json").read_text())["cuts"] == []
 
+    # from a later start, the cut keeps its frame number in the video
+    assert cli("analyze", video, "--out", tmp_path / "late.mp4", *common, "--start", "0.4") == 0
+    assert json.loads((tmp_path / "late.run.json").read_text())["cuts"] == [30]
+    before, after = _fragments(tmp_path / "late.tracks.csv")
+    assert len(before) == 3 and len(after) == 3 and not before & after
+
 
 def test_the_gym_clip_cuts_and_none_in_the_nba_clip():
     """The 1080p gym clip changes camera twice (checked by eye: frames 55|56 and 115|116 are other views); the
