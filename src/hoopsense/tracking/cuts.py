@@ -43,16 +43,16 @@ class CutDetector:
     lookahead = WINDOW
 
     def __init__(self, fps: float) -> None:
+        from scenedetect import FrameTimecode
         from scenedetect.detectors import AdaptiveDetector
 
         self.fps = fps
+        self._timecode = FrameTimecode
         self._detector = AdaptiveDetector(window_width=WINDOW, min_scene_len=MIN_SHOT)
 
     def push(self, index: int, image: np.ndarray) -> list[int]:
         """Frame ``index`` (BGR uint8); returns the cut frames found with it (each the first frame of a shot)."""
-        from scenedetect import FrameTimecode
-
         h, w = image.shape[:2]
         small = cv2.resize(image, (WIDTH, max(1, round(h * WIDTH / w))), interpolation=cv2.INTER_AREA)
-        found = self._detector.process_frame(FrameTimecode(index, fps=self.fps), small)
+        found = self._detector.process_frame(self._timecode(index, fps=self.fps), small)
         return [int(cut.frame_num) for cut in found]
