@@ -129,6 +129,28 @@ def test_a_jump_ends_the_segment_even_within_the_gap(gap):
     assert [x for x in items if isinstance(x, SegmentEnd)] == [SegmentEnd(1, 19)]
 
 
+@pytest.mark.parametrize("gap", [0, 2])
+def test_a_cut_ends_every_segment_and_no_gap_is_bridged_across_it(gap):
+    """A player seen on both sides of a camera cut, where nothing else would end his segment (the same place in
+    both shots, or a short gap), gets no window mixing the two shots."""
+    builder = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, max_gap=4))
+    out = []
+    for i in range(24):
+        seen = {} if 12 <= i < 12 + gap else {1: (100, 60, 140, 180), 2: (200, 60, 240, 180)}
+        out += builder.push(i, frame(i), players(seen), cut=i == 12 + gap)
+    out += builder.finish()
+    ends = [x for x in out if isinstance(x, SegmentEnd)]
+    assert ends == [SegmentEnd(1, 11), SegmentEnd(2, 11), SegmentEnd(1, 23), SegmentEnd(2, 23)]
+    assert {w.track_id for w in windows(out)} == {1, 2}
+    for w in windows(out):
+        assert np.all(w.frame_indices < 12) or np.all(w.frame_indices >= 12 + gap), w.frame_indices
+        assert all(int(c[8, 8, 2]) == i for c, i in zip(w.crops, w.frame_indices, strict=True))  # cut from its frame
+    # without the cut the same frames make one segment per player, bridged over the gap
+    steady = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, max_gap=4))
+    items = run(steady, {1: [i for i in range(24) if not 12 <= i < 12 + gap]}, 24)
+    assert [x for x in items if isinstance(x, SegmentEnd)] == [SegmentEnd(1, 23)]
+
+
 def test_memory_per_track_is_bounded_by_the_clip_span():
     builder = TubeletBuilder(TubeletConfig(clip_len=8, stride=4, resize=16, max_gap=2))
     for i in range(200):

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 from conftest import FOOTAGE, need_asset
 from fakes import ShapeDetector, cli_with, detections
+from recognizers import make_checkpoint
 from synth import shapes_frame
 
 from hoopsense.tracking.cuts import CutDetector
@@ -107,6 +108,35 @@ def test_no_track_is_carried_across_a_cut(tmp_path, capsys):
     assert json.loads((tmp_path / "late.run.json").read_text())["cuts"] == [30]
     before, after = _fragments(tmp_path / "late.tracks.csv")
     assert len(before) == 3 and len(after) == 3 and not before & after
+
+
+def test_no_clip_and_no_event_spans_a_cut(tmp_path):
+    """The shapes keep their identities across the cut (they look the same), but a recognizer's clip of frames of
+    both shots would be of no action: the clips cut for labelling and the timeline's events end at the cut."""
+    video = _video_with_a_cut(tmp_path / "cut.mp4")
+    cli = cli_with(ShapeDetector())
+
+    def across(spans) -> tuple[list, set]:  # spans crossing the cut; players with spans on both sides
+        spans = list(spans)
+        before = {p for p, _, last in spans if last < 30}
+        return [s for s in spans if s[1] < 30 <= s[2]], before & {p for p, first, _ in spans if first >= 30}
+
+    assert cli("clips", video, "--out", tmp_path / "clips", "--clip-len", "8", "--size", "32", "--quiet") == 0
+    with open(tmp_path / "clips" / "clips.csv") as fh:
+        crossing, both = across(
+            (r["player_id"], int(r["start_frame"]), int(r["end_frame"])) for r in csv.DictReader(fh)
+        )
+    assert crossing == [] and both
+
+    checkpoint = make_checkpoint(tmp_path / "tiny.pt", labels=("dribble", "shoot", "pass"), background=None)
+    out = tmp_path / "rec.mp4"
+    assert cli("analyze", video, "--out", out, "--no-video", "--recognizer", checkpoint, "--min-track-frames", "2",
+               "--min-event-s", "0.2", "--quiet") == 0  # fmt: skip
+    with open(tmp_path / "rec.timeline.csv") as fh:
+        crossing, both = across(
+            (r["player_id"], int(r["start_frame"]), int(r["end_frame"])) for r in csv.DictReader(fh)
+        )
+    assert crossing == [] and both
 
 
 def test_the_gym_clip_cuts_and_none_in_the_nba_clip():

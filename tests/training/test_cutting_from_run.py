@@ -42,6 +42,7 @@ def write_run(
     input_path: str | None = None,
     range_s=(0.0, None),
     timeline: bool = True,
+    cuts: tuple[int, ...] = (),
 ) -> Path:
     """``tmp/game.mp4`` (the game) and the run ``tmp/run/game.*`` of it (its annotated video is another picture)."""
     game = make_video(tmp / "game.mp4", n_frames=N_FRAMES)
@@ -84,6 +85,7 @@ def write_run(
             "timeline_json": None,
         },
         "frames": N_FRAMES,
+        "cuts": list(cuts),
         "rows": len(rows) - 1,
         "events": len(events),
         "players": [
@@ -160,6 +162,18 @@ def test_clips_come_from_the_runs_tracks(tmp_path, cli):
     assert (first.width, first.height, first.n_frames) == (32, 32, 8)
     with open(out / "clips.csv", newline="") as fh:
         assert next(csv.reader(fh))[:4] == ["id", "player_id", "start_frame", "end_frame"]
+
+
+def test_no_clip_spans_a_camera_cut_of_the_run(tmp_path, cli):
+    """The run found a cut at frame 20: player 1, tracked on through it, gets clips before and after it, none
+    with frames of both shots (without the cut, his clips 16-23 and 24-31 ... would cross it)."""
+    run = write_run(tmp_path, cuts=(20,))
+    out = tmp_path / "clips"
+    assert cut(cli, run, out) == 0
+    spans = sorted((s.player_id, s.start_frame, s.end_frame) for s in read_sources(out).values())
+    assert all(b < 20 or a >= 20 for _, a, b in spans), spans
+    assert [(a, b) for p, a, b in spans if p == 1] == [(0, 7), (8, 15), (12, 19), (20, 27), (28, 35), (32, 39)]
+    assert [(a, b) for p, a, b in spans if p == 2] == [(0, 7), (8, 15), (12, 19)]  # seen to frame 19: unchanged
 
 
 def test_start_and_end_cut_a_part_of_the_run(tmp_path, cli):

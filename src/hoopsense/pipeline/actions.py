@@ -76,7 +76,7 @@ class ActionStage:
     def push(self, item: TrackedFrame) -> Iterator[tuple[TrackedFrame, dict[int, tuple[int, float]]]]:
         """Add a tracked frame (BGR image required); yield the frames whose labels are ready."""
         t = time.perf_counter()
-        self._enqueue(self.builder.push(item.index, item.image, item.players))
+        self._enqueue(self.builder.push(item.index, item.image, item.players, item.cut))
         self.clock.add("crop", t)
         self._queue.append(item if self.keep_images else replace(item, image=None))
         self._infer(full_batches_only=True)

@@ -33,12 +33,14 @@ from hoopsense.video import Frame, VideoMeta, VideoReader
 @dataclass
 class TrackedFrame:
     """A frame after tracking: 0-based index, time (``index / fps``), BGR uint8 ``(H, W, 3)``
-    image (None when not needed) and its players (``sv.Detections`` with ``tracker_id``)."""
+    image (None when not needed), its players (``sv.Detections`` with ``tracker_id``) and whether it
+    begins a new shot (``cut``: the tracker started afresh at a camera cut here)."""
 
     index: int
     time_s: float
     image: np.ndarray | None
     players: sv.Detections
+    cut: bool = False
 
 
 class DelayLine:
@@ -76,7 +78,7 @@ class DelayLine:
             players = players[keep]
         if self.identity is not None:
             players = self.identity.finalize(players, item.index)
-        return TrackedFrame(item.index, item.time_s, item.image, players)
+        return TrackedFrame(item.index, item.time_s, item.image, players, item.cut)
 
 
 class StageClock:
@@ -192,7 +194,8 @@ class TrackedStream:
 
     def _push(self, frame: Frame, players: sv.Detections) -> Iterator[TrackedFrame]:
         image = frame.image if self.full else None
-        yield from self.delay.push(TrackedFrame(frame.index, frame.index / self.meta.fps, image, players))
+        cut = bool(self.cut_frames) and self.cut_frames[-1] == frame.index
+        yield from self.delay.push(TrackedFrame(frame.index, frame.index / self.meta.fps, image, players, cut))
         self.frames += 1
         if self.on_frame is not None:
             self.on_frame(self.frames)

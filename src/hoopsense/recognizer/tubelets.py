@@ -6,8 +6,9 @@ frames (every ``frame_step``-th one) become a :class:`Tubelet`. A player
 missing for at most ``max_gap`` frames is bridged: the box is interpolated
 over the gap and cropped from the frames kept for that purpose. A longer
 absence, a jump no one runs (the box moved more than ``max_jump`` box
-heights per frame: a camera cut, or a player who left the picture on one
-side and came back on the other), or the end of the video, ends the
+heights per frame: a player who left the picture on one side and came back
+on the other), a camera cut (``push(..., cut=True)``: every segment ends
+there, and no gap is bridged across it) or the end of the video ends the
 player's segment: the frames not
 yet covered by a window are flushed as one last window (padded by holding the
 last crop when the whole segment is shorter than a clip but at least
@@ -133,13 +134,20 @@ class TubeletBuilder:
     def active_tracks(self) -> int:
         return len(self._tracks)
 
-    def push(self, frame_index: int, image: np.ndarray, players: sv.Detections) -> list[Tubelet | SegmentEnd]:
-        """Add one frame: ``image`` BGR uint8 ``(H, W, 3)``, ``players`` with ``tracker_id`` and xyxy.
+    def push(
+        self, frame_index: int, image: np.ndarray, players: sv.Detections, cut: bool = False
+    ) -> list[Tubelet | SegmentEnd]:
+        """Add one frame: ``image`` BGR uint8 ``(H, W, 3)``, ``players`` with ``tracker_id`` and xyxy; ``cut``:
+        the frame begins a new shot (a camera cut), so every open segment ends before it, whoever is seen again.
 
         Frames must come in increasing index order. Returns the windows that
         became complete and the segments that ended, in order.
         """
         out: list[Tubelet | SegmentEnd] = []
+        if cut:
+            for tid in list(self._tracks):
+                self._end(tid, out)
+            self._recent.clear()  # frames of the shot before: nothing is bridged across the cut
         present = {int(t) for t in players.tracker_id} if len(players) else set()
         found = players.data.get("keypoints") if len(players) else None
         points = found if found is not None and len(found) == len(players) else [None] * len(players)

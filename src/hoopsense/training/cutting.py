@@ -208,7 +208,7 @@ def _cut(
     def consume(items: Iterator[TrackedFrame]) -> None:
         for item in items:
             assert item.image is not None  # full=True
-            for t in builder.push(item.index, item.image, item.players):
+            for t in builder.push(item.index, item.image, item.players, item.cut):
                 if isinstance(t, Tubelet):
                     sink.add(t, label)
 

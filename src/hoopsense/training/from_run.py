@@ -5,7 +5,8 @@ frame; the boxes go frame by frame into the same :class:`TubeletBuilder`
 that ``hoopsense clips`` uses, with the same geometry (square crops of
 ``resize`` pixels, ``clip_len`` frames, a new clip every ``stride`` frames),
 so the clips, their ids and ``clips.csv`` are those ``clips`` would cut from
-the same tracks. The pictures come from the source video the run record
+the same tracks (no clip spans one of the camera cuts the run record lists,
+as in ``clips``). The pictures come from the source video the run record
 names (or one given in its place).
 
 Each clip's starting label is the run's prediction: of that player's
@@ -288,6 +289,7 @@ def _cut(
     no_events = _PlayerEvents([])
     rows = _TrackRows(tracks)
     last = rows.last
+    cuts = set(run.files.record.cuts)  # camera cuts the run found: no clip spans one
 
     def add(items: list) -> None:
         for t in items:
@@ -308,7 +310,7 @@ def _cut(
             if frame.index > last:  # nobody is tracked after this: the builder's finish() ends every clip
                 break
             assert frame.image is not None  # full=True
-            add(builder.push(frame.index, frame.image, rows.at(frame.index)))
+            add(builder.push(frame.index, frame.image, rows.at(frame.index), frame.index in cuts))
             decoded_to = frame.index
             done += 1
             if on_frame is not None:
