@@ -365,3 +365,57 @@ def test_a_reclaimed_identity_forgets_the_look_of_the_player_its_track_had_drift
     seven, eight = ids[0][1], ids[0][2]
     assert linker.reclaims == 1 and ids[100][9] == eight and len(linker.identities) == 2
     assert _near_only(linker, seven, 7)
+
+
+def _long_game(forget: bool) -> tuple[Linker, list[int]]:
+    """2000 frames of 6 people out of 10, each on screen 40-160 frames at a time, with swap repair and reclaim
+    on; ``forget``: the samples of fragments unseen for 300 frames are let go, as the identity stage does."""
+    rng = np.random.default_rng(3)
+    linker = Linker(LinkerConfig(swap_margin=0.0, reclaim_margin=0.05))
+    on: dict[int, list[int]] = {}  # person -> [tracker id, frames left]
+    next_tid, decided = 0, []
+    for frame in range(2000):
+        on = {p: [t, left - 1] for p, (t, left) in on.items() if left > 1}
+        while len(on) < 6:
+            person = int(rng.integers(10))
+            if person not in on:
+                next_tid += 1
+                on[person] = [next_tid, int(rng.integers(40, 160))]
+        people = sorted(on)
+        fids = linker.observe(frame, [on[p][0] for p in people])
+        linker.add_samples(fids, np.stack([look(p, 0.05, rng) for p in people]))
+        linker.decide(linker.ready())
+        decided += [linker.identity_of(int(f)) for f in fids]
+        if forget and frame % 30 == 0:
+            linker.forget(frame - 300)
+    return linker, decided
+
+
+def test_a_long_game_keeps_the_samples_of_recent_fragments_only_and_decides_the_same():
+    kept, decided = _long_game(forget=True)
+    whole, decided_whole = _long_game(forget=False)
+    assert decided == decided_whole  # letting go of old fragments' samples changes no identity
+    assert len(kept.fragments) > 100 and len(kept.identities) == 10
+
+    def held(linker: Linker) -> int:  # embeddings held by fragments
+        return sum(len(f.samples) + len(f.recent) + len(f.drift) + len(f.crossed) for f in linker.fragments.values())
+
+    recent = [f for f in kept.fragments.values() if f.last_frame >= 2000 - 330]
+    assert held(kept) <= len(recent) * (3 + 5)  # RECENT_SAMPLES + samples_to_decide each, at most
+    assert held(whole) > 2 * len(kept.fragments)  # without forget, every old fragment keeps its latest samples
+
+
+def test_samples_do_not_keep_the_callers_batch_alive():
+    import gc
+    import weakref
+
+    linker = Linker()
+    batch = np.stack([look(1), look(2)] * 64)  # one batch of the re-ID network: 128 rows
+    ref = weakref.ref(batch)
+    for frame in range(6):  # decided after 5 samples: rows go into the gallery and the fragment's latest samples
+        fids = linker.observe(frame, [1, 2])
+        linker.add_samples(fids, batch[:2] if frame < 5 else batch[2:4])
+        linker.decide(linker.ready())
+    del batch
+    gc.collect()
+    assert ref() is None and len(linker.identities) == 2

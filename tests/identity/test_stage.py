@@ -313,3 +313,31 @@ def test_thumbnails_and_team_colours_follow_the_rows_a_reclaim_hands_over():
     rest = int(frames[35].players.data["track_id"][frames[35].players.xyxy[:, 0] < 300][0])
     assert stage.summary()["reclaims"] == 1 and rest != int(frames[34].players.data["track_id"][0])
     assert stage._colour_n[rest] >= 5
+
+
+def test_over_a_long_run_the_samples_of_fragments_gone_for_good_are_let_go():
+    """A red player leaves at frame 20 and comes back at 380 (another tracker ID) and a green flicker of two
+    frames never reaches the outputs: by the end their fragments hold no samples, yet red is linked back to his
+    identity (his gallery is kept); blue, seen throughout, keeps his latest samples."""
+    stage = IdentityStage(IdentityConfig(teams=False, gallery=False), fps=30, embedder=MeanColour())
+    green = (40, 200, 40)
+    script = []
+    for f in range(400):
+        people = [(BLUE, 400, 2)]
+        if f < 20:
+            people.append((RED, 100, 1))
+        elif f >= 380:
+            people.append((RED, 150, 9))
+        if f in (40, 41):
+            people.append((green, 250, 5))
+        script.append(people)
+    frames = run(stage, script)
+    ids = [{int(x) // 100: int(p) for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0])} for fr in frames]
+    assert ids[0][1] == ids[399][1] and ids[0][4] == ids[399][4]  # red linked back; blue kept his identity
+    assert all(2 not in i for i in ids)  # the flicker was never written
+    fragments = stage.linker.fragments.values()
+    gone = [f for f in fragments if f.last_frame < 100]
+    assert {f.tracker_id for f in gone} == {1, 5}
+    assert all(not f.samples and not f.recent for f in gone)
+    (blue,) = [f for f in fragments if f.tracker_id == 2]
+    assert len(blue.recent) > 0

@@ -66,6 +66,13 @@ a person seen before (then it takes that person's identity) or somebody new.
   ``min_track_frames``) can take an identity too: the drifted fragment then
   goes on as somebody else, which it is, and the identity waits unseen.
 
+Memory over a whole game: each identity keeps at most ``gallery_size``
+embeddings; a fragment keeps its samples while it is open, and
+:meth:`Linker.forget` lets go of those of fragments gone for good (the caller
+says which frames are behind it), so what grows with the game is a few
+kilobytes of bookkeeping per fragment. Embeddings are copied in: a row
+of the caller's batch must not keep the whole batch alive.
+
 Pure bookkeeping on arrays: no images, no models.
 """
 
@@ -133,7 +140,7 @@ class LinkerConfig:
 RECENT_SAMPLES = 3  # samples of a decided fragment kept to tell whether it still looks like its identity
 
 
-@dataclass
+@dataclass(slots=True)
 class Fragment:
     """One stretch of a tracker ID: its frames, appearance samples and (once decided) identity."""
 
@@ -229,6 +236,7 @@ class Linker:
         self.handovers: list[tuple[int, int, int]] = []  # (fragment, frame, fragment) not yet read by the caller
         self.swaps = 0  # pairs of tracker IDs found swapped between two people, and given back
         self._frame = -1
+        self._live: set[int] = set()  # fragments that may hold samples: the recently seen ones
 
     # ------------------------------------------------------------------ per frame
     def observe(self, frame: int, tracker_ids: Sequence[int]) -> np.ndarray:
@@ -243,9 +251,10 @@ class Linker:
             if frag is None:
                 frag = Fragment(self._next_fragment, tid, frame, frame)
                 self._next_fragment += 1
-                self.fragments[frag.id] = frag
+                self._open(frag)
                 self._current[tid] = frag.id
             frag.last_frame = frame
+            self._live.add(frag.id)
             if frag.identity is not None:
                 self.identities[frag.identity].last_frame = frame
             out[i] = frag.id
@@ -259,7 +268,7 @@ class Linker:
             current = self._current.get(frag.tracker_id)
             if current is not None and current != frag.id:  # split or swapped earlier in this call: the new one's
                 frag = self.fragments[current]
-            emb = np.asarray(emb, dtype=np.float32)
+            emb = np.array(emb, dtype=np.float32)  # a copy: a view would keep the caller's whole batch alive
             if frag.identity is None:
                 frag.samples.append(emb)
                 continue
@@ -286,7 +295,19 @@ class Linker:
     def ready(self) -> list[int]:
         """Undecided fragments with enough samples to be decided."""
         need = self.config.samples_to_decide
-        return [f.id for f in self.fragments.values() if f.identity is None and len(f.samples) >= need]
+        live = (self.fragments[f] for f in sorted(self._live))
+        return [f.id for f in live if f.identity is None and len(f.samples) >= need]
+
+    def forget(self, before: int) -> None:
+        """Let go of the samples of the fragments last seen before frame ``before`` (the caller's promise: their
+        tracks are gone and none of their rows is still to be decided). A fragment seen again starts sampling
+        anew."""
+        for fid in [f for f in self._live if self.fragments[f].last_frame < before]:
+            frag = self.fragments[fid]
+            for kept in (frag.samples, frag.drift, frag.drift_held, frag.crossed, frag.recent):
+                kept.clear()
+            frag.crossed_to = None
+            self._live.discard(fid)
 
     def needs_samples(self, fragment_id: int) -> bool:
         return self.fragments[int(fragment_id)].identity is None
@@ -386,7 +407,7 @@ class Linker:
         self.handovers.append((holder.id, frag.first_frame, rest.id))
         holder.recent.clear()
         holder.drift, holder.drift_held, holder.crossed, holder.crossed_to = [], [], [], None
-        self.fragments[rest.id] = rest
+        self._open(rest)
         self._current[holder.tracker_id] = rest.id
         self._assign(frag, pid)
         self.reclaims += 1
@@ -406,7 +427,7 @@ class Linker:
         )  # fmt: skip
         self._next_fragment += 1
         frag.drift, frag.drift_held = [], []
-        self.fragments[new.id] = new
+        self._open(new)
         self._current[frag.tracker_id] = new.id
         self.splits += 1
 
@@ -462,7 +483,7 @@ class Linker:
             new = Fragment(self._next_fragment, frag.tracker_id, self._frame + 1, self._frame, samples=frag.crossed)
             self._next_fragment += 1
             frag.crossed, frag.crossed_to, frag.drift, frag.drift_held = [], None, [], []
-            self.fragments[new.id] = new
+            self._open(new)
             self._current[frag.tracker_id] = new.id
             self._assign(new, identity)
         self.swaps += 1
@@ -494,6 +515,10 @@ class Linker:
     def _holder(self, identity: int) -> Fragment:
         """The latest fragment given ``identity``."""
         return self.fragments[self.identities[identity].fragments[-1]]
+
+    def _open(self, frag: Fragment) -> None:
+        self.fragments[frag.id] = frag
+        self._live.add(frag.id)
 
     def _new_identity(self, frag: Fragment) -> int:
         pid = self._next_identity

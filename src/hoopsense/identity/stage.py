@@ -40,7 +40,7 @@ REID_COLOUR = "colour"
 COLOUR_SAMPLES = 24  # jersey-colour samples kept per track fragment
 SWAP_MARGIN = 0.0  # re-ID distance by which a swapped fragment must look more like the other identity than its own
 RECLAIM_MARGIN = 0.05  # how much more a returning fragment must look like an identity than the track holding it
-FORGET_AFTER = 300  # frames after its last that an unreleased fragment's gallery crops are dropped
+FORGET_AFTER = 300  # frames after its last that a fragment is gone for good: its gallery crops and samples are dropped
 FORGET_EVERY = 30  # frames between those clean-ups
 EDGE_MARGIN = 0.02  # a box whose bottom is this close to the frame's (a fraction of its height) is cut by it
 CROWD_CUT = 0.8  # an identity cut by the bottom edge in at least this fraction of its boxes never stood in view
@@ -248,6 +248,7 @@ class IdentityStage:
         self.dropped_rows: dict[str, int] = {}  # side -> rows left out of the outputs
         self._written_unknown: set[int] = set()  # identities with rows written before their team was known
         self._frame = 0  # the latest frame observed
+        self._released = -1  # the latest frame finalized (frames leave in order)
         self.released: dict[int, set[int]] = {}  # identity -> its fragments that reached the outputs
 
     @property
@@ -282,6 +283,8 @@ class IdentityStage:
             self.seconds["gallery"] += time.perf_counter() - t
         if self.footing is not None and frame % FORGET_EVERY == 0:
             self.footing.forget([f for f in self.footing.seen if self._over(f)])
+        if frame % FORGET_EVERY == 0:  # samples of fragments gone for good, all of whose rows left the stream
+            self.linker.forget(min(frame - FORGET_AFTER, self._released + 1))
         self.linker.decide(self.linker.ready())  # thumbnails join their identity in finalize()
         return out
 
@@ -298,6 +301,7 @@ class IdentityStage:
     def finalize(self, players: sv.Detections, frame: int) -> sv.Detections:
         """Fragment IDs -> identities, with teams, for ``frame`` leaving the stream (a new object)."""
         n = len(players)
+        self._released = max(self._released, frame)
         out = players[np.ones(n, dtype=bool)]
         fragments = np.asarray(players.tracker_id, dtype=np.int64)
         if self.config.linking and n:
