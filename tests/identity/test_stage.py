@@ -204,13 +204,7 @@ def test_the_thumbnail_shows_who_the_identity_was_most_of_the_time_not_a_clearer
     b, _g, r = thumb.reshape(-1, 3).mean(axis=0)
     assert r > 150 and b < 80  # ... but the thumbnail is red's
     # without an embedder to judge the crops, the clearest one is shown
-    assert stage.gallery.jpeg(pid) == _jpeg(clearest.image)
-
-
-def _jpeg(image: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    return data.tobytes()
+    assert stage.gallery.jpeg(pid) == clearest.jpeg
 
 
 def test_the_gallery_keeps_the_best_crop_of_each_of_its_best_moments():

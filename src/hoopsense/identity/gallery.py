@@ -14,7 +14,10 @@ shown is the clearest of the crops that look like the identity most of the
 time (:meth:`Gallery.choose`, given their distances to the identity's mean
 appearance). Memory is bounded by ``KEEP`` thumbnails per identity (plus
 those of the fragments not written yet; the identity stage drops the crops of
-fragments too short to be written).
+fragments too short to be written), each kept as the JPEG that is written
+(``JPEG_QUALITY``): a ninth of its pixels' memory on the shared clips, which
+counts over a game of hundreds of identities (encoding the crops that are
+kept costs about 0.15 ms a frame of the 1080p gym clip).
 """
 
 from __future__ import annotations
@@ -30,13 +33,26 @@ THUMB_HEIGHT = 192  # pixels; thumbnails keep the box's aspect ratio
 KEEP = 6  # thumbnails kept per fragment and per identity, each from another moment
 BUCKET_FRAMES = 30  # frames of one moment
 LOOK_SLACK = 0.1  # a crop this much farther from the identity's look than the closest still counts as him
+JPEG_QUALITY = 90
 
 
 @dataclass
 class Thumbnail:
     score: float
     frame: int
-    image: np.ndarray  # BGR uint8, THUMB_HEIGHT high
+    jpeg: bytes  # the crop, THUMB_HEIGHT high, as written
+
+    @classmethod
+    def of(cls, score: float, frame: int, image: np.ndarray) -> Thumbnail:
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise ValueError("could not encode a thumbnail")
+        return cls(score, frame, data.tobytes())
+
+    @property
+    def image(self) -> np.ndarray:
+        """The crop (BGR uint8), decoded from its JPEG."""
+        return cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 
 def crop_quality(image: np.ndarray, boxes: np.ndarray, confidence: np.ndarray, scale: float) -> np.ndarray:
@@ -127,7 +143,10 @@ class Gallery:
             thumb = cut_thumbnail(image, box)
             if thumb is None:
                 continue
-            now = _kept(kept, Thumbnail(float(score) * sharpness(thumb), frame, thumb))
+            score = float(score) * sharpness(thumb)
+            if not _would_keep(kept, frame, score):
+                continue  # encoded only when kept
+            now = _kept(kept, Thumbnail.of(score, frame, thumb))
             if now is not None:
                 self.fragments[int(fid)] = now
 
@@ -170,9 +189,6 @@ class Gallery:
         near = float(np.min(distances)) + LOOK_SLACK
         return next(t for t, d in zip(thumbs, distances, strict=True) if d <= near)
 
-    def jpeg(self, identity: int, distances: np.ndarray | None = None, quality: int = 90) -> bytes | None:
+    def jpeg(self, identity: int, distances: np.ndarray | None = None) -> bytes | None:
         thumb = self.choose(identity, distances)
-        if thumb is None:
-            return None
-        ok, data = cv2.imencode(".jpg", thumb.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        return data.tobytes() if ok else None
+        return None if thumb is None else thumb.jpeg
