@@ -19,8 +19,13 @@ def look(seed: int, noise: float = 0.0, rng: np.random.Generator | None = None) 
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
+FORGET_LAG = 30  # frames unseen after which run() lets go of a fragment's samples (the stage: 300)
+
+
 def run(linker: Linker, frames: dict[int, list[tuple[int, int]]], noise: float = 0.05) -> dict[int, dict[int, int]]:
-    """Feed ``{frame: [(tracker id, person), ...]}``; returns ``{frame: {tracker id: identity}}`` decided at once."""
+    """Feed ``{frame: [(tracker id, person), ...]}``; returns ``{frame: {tracker id: identity}}`` decided at once.
+    As the identity stage does, though sooner, the samples of fragments unseen for ``FORGET_LAG`` frames are let go
+    (every scenario here decides the same without)."""
     rng = np.random.default_rng(0)
     out: dict[int, dict[int, int]] = {}
     fragments_at: dict[int, tuple[list[int], np.ndarray]] = {}
@@ -29,6 +34,7 @@ def run(linker: Linker, frames: dict[int, list[tuple[int, int]]], noise: float =
         fids = linker.observe(frame, tids)
         linker.add_samples(fids, np.stack([look(p, noise, rng) for _, p in frames[frame]]))
         linker.decide(linker.ready())
+        linker.forget(frame - FORGET_LAG)
         fragments_at[frame] = (tids, fids)
     for frame, (tids, fids) in fragments_at.items():
         out[frame] = {t: linker.identity_of(linker.fragment_at(int(f), frame)) for t, f in zip(tids, fids, strict=True)}

@@ -335,3 +335,23 @@ def test_over_a_long_run_the_samples_of_fragments_gone_for_good_are_let_go():
     assert all(not f.samples and not f.recent for f in gone)
     (blue,) = [f for f in fragments if f.tracker_id == 2]
     assert len(blue.recent) > 0
+
+
+def test_a_long_team_warm_up_holds_frames_and_nothing_of_theirs_is_let_go_before_they_leave():
+    """With 16 s of warm-up the stream holds 480 frames back: a red player seen only in frames 0-3 (his rows
+    still held at frame 300) keeps his samples and crops until they leave, so he is linked back at frame 480 and
+    has his thumbnail."""
+    stage = IdentityStage(IdentityConfig(team_warmup_s=16.0), fps=30, embedder=MeanColour())
+    script = []
+    for f in range(520):
+        people = [(BLUE, 400, 2)]
+        if f < 4:
+            people.append((RED, 100, 1))
+        elif f >= 480:
+            people.append((RED, 150, 9))
+        script.append(people)
+    frames = run(stage, script)
+    red = [{int(p) for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x < 300} for fr in frames]
+    assert red[0] and red[0] == red[500]
+    (pid,) = red[0]
+    assert stage.thumbnail_jpeg(pid) is not None

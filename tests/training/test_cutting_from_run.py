@@ -174,6 +174,11 @@ def test_no_clip_spans_a_camera_cut_of_the_run(tmp_path, cli):
     assert all(b < 20 or a >= 20 for _, a, b in spans), spans
     assert [(a, b) for p, a, b in spans if p == 1] == [(0, 7), (8, 15), (12, 19), (20, 27), (28, 35), (32, 39)]
     assert [(a, b) for p, a, b in spans if p == 2] == [(0, 7), (8, 15), (12, 19)]  # seen to frame 19: unchanged
+    # a part of the run (frames 10-24) keeps the cut at its frame in the video
+    part = tmp_path / "part"
+    assert cut(cli, run, part, "--start", "0.4", "--end", "1.0") == 0
+    spans = sorted((s.player_id, s.start_frame, s.end_frame) for s in read_sources(part).values())
+    assert spans == [(1, 10, 17), (1, 20, 24), (2, 10, 17)]  # 18-19: too short for a clip of their own
 
 
 def test_start_and_end_cut_a_part_of_the_run(tmp_path, cli):

@@ -283,8 +283,8 @@ class IdentityStage:
             self.seconds["gallery"] += time.perf_counter() - t
         if self.footing is not None and frame % FORGET_EVERY == 0:
             self.footing.forget([f for f in self.footing.seen if self._over(f)])
-        if frame % FORGET_EVERY == 0:  # samples of fragments gone for good, all of whose rows left the stream
-            self.linker.forget(min(frame - FORGET_AFTER, self._released + 1))
+        if frame % FORGET_EVERY == 0:  # samples of fragments gone for good
+            self.linker.forget(self._gone_before())
         self.linker.decide(self.linker.ready())  # thumbnails join their identity in finalize()
         return out
 
@@ -388,10 +388,17 @@ class IdentityStage:
         }
 
     # ------------------------------------------------------------------ helpers
+    def _gone_before(self) -> int:
+        """Fragments last seen before this frame are gone for good: more than ``FORGET_AFTER`` frames before the
+        latest frame, and all their rows have left the stream (which holds frames back during the teams' warm-up),
+        so each is released by now (its identity's side fixed) or never to be (a flicker too short to be written).
+        A tracker that finds a track again after longer (a ``lost_buffer`` above ``FORGET_AFTER``) continues the
+        fragment, which then samples its appearance afresh."""
+        return min(self._frame - FORGET_AFTER, self._released + 1)
+
     def _over(self, fragment: int) -> bool:
-        """True when the fragment was last seen more than ``FORGET_AFTER`` frames before the latest frame: released
-        by now (its identity's side is fixed), or never to be (a flicker too short to be written)."""
-        return self.linker.fragments[fragment].last_frame < self._frame - FORGET_AFTER
+        """True when the fragment is gone for good (:meth:`_gone_before`)."""
+        return self.linker.fragments[fragment].last_frame < self._gone_before()
 
     def _due(self, fragment: int, frame: int) -> bool:
         if self.linker.needs_samples(fragment):
