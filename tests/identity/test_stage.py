@@ -58,18 +58,24 @@ def run(stage: IdentityStage, script: list[list[tuple]], min_frames: int = 3):
     return released
 
 
+def red_leaves_and_returns(n: int, gone: int, back: int, back_as: int) -> list[list[tuple]]:
+    """``n`` frames: a blue player (tracker 2) throughout; a red one as tracker 1 before frame ``gone``, then as
+    tracker ``back_as`` (a bit to the right) from frame ``back`` on."""
+    script = []
+    for f in range(n):
+        people = [(BLUE, 400, 2)]
+        if f < gone:
+            people.append((RED, 100, 1))
+        elif f >= back:
+            people.append((RED, 150, back_as))
+        script.append(people)
+    return script
+
+
 def test_a_player_lost_and_found_again_keeps_his_identity_in_every_released_frame():
     stage = IdentityStage(IdentityConfig(teams=False, gallery=False), fps=30, embedder=MeanColour())
     # red player as tracker 1 (frames 0-19), gone (20-29), back as tracker 7 (30-49); blue player throughout
-    script = []
-    for f in range(50):
-        people = [(BLUE, 400, 2)]
-        if f < 20:
-            people.append((RED, 100, 1))
-        elif f >= 30:
-            people.append((RED, 150, 7))
-        script.append(people)
-    frames = run(stage, script)
+    frames = run(stage, red_leaves_and_returns(50, 20, 30, 7))
     assert len(frames) == 50
     red = {int(p) for fr in frames for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x < 300}
     blue = {int(p) for fr in frames for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x >= 300}
@@ -314,17 +320,9 @@ def test_over_a_long_run_the_samples_of_fragments_gone_for_good_are_let_go():
     frames never reaches the outputs: by the end their fragments hold no samples, yet red is linked back to his
     identity (his gallery is kept); blue, seen throughout, keeps his latest samples."""
     stage = IdentityStage(IdentityConfig(teams=False, gallery=False), fps=30, embedder=MeanColour())
-    green = (40, 200, 40)
-    script = []
-    for f in range(400):
-        people = [(BLUE, 400, 2)]
-        if f < 20:
-            people.append((RED, 100, 1))
-        elif f >= 380:
-            people.append((RED, 150, 9))
-        if f in (40, 41):
-            people.append((green, 250, 5))
-        script.append(people)
+    script = red_leaves_and_returns(400, 20, 380, 9)
+    for f in (40, 41):
+        script[f].append(((40, 200, 40), 250, 5))  # green
     frames = run(stage, script)
     ids = [{int(x) // 100: int(p) for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0])} for fr in frames]
     assert ids[0][1] == ids[399][1] and ids[0][4] == ids[399][4]  # red linked back; blue kept his identity
@@ -342,15 +340,7 @@ def test_a_long_team_warm_up_holds_frames_and_nothing_of_theirs_is_let_go_before
     still held at frame 300) keeps his samples and crops until they leave, so he is linked back at frame 480 and
     has his thumbnail."""
     stage = IdentityStage(IdentityConfig(team_warmup_s=16.0), fps=30, embedder=MeanColour())
-    script = []
-    for f in range(520):
-        people = [(BLUE, 400, 2)]
-        if f < 4:
-            people.append((RED, 100, 1))
-        elif f >= 480:
-            people.append((RED, 150, 9))
-        script.append(people)
-    frames = run(stage, script)
+    frames = run(stage, red_leaves_and_returns(520, 4, 480, 9))
     red = [{int(p) for p, x in zip(fr.players.tracker_id, fr.players.xyxy[:, 0]) if x < 300} for fr in frames]
     assert red[0] and red[0] == red[500]
     (pid,) = red[0]
