@@ -281,9 +281,9 @@ class IdentityStage:
                 # crops of fragments that never reached the outputs (tracks too short to keep) are let go
                 self.gallery.forget([f for f in self.gallery.fragments if self._over(f)])
             self.seconds["gallery"] += time.perf_counter() - t
-        if self.footing is not None and frame % FORGET_EVERY == 0:
-            self.footing.forget([f for f in self.footing.seen if self._over(f)])
-        if frame % FORGET_EVERY == 0:  # samples of fragments gone for good
+        if frame % FORGET_EVERY == 0:  # the boxes and samples of fragments gone for good
+            if self.footing is not None:
+                self.footing.forget([f for f in self.footing.seen if self._over(f)])
             self.linker.forget(self._gone_before())
         self.linker.decide(self.linker.ready())  # thumbnails join their identity in finalize()
         return out
